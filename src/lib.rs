@@ -1,0 +1,13 @@
+//! daad: Divide-and-Assemble anomaly detection (Hou et al., ICCV 2021) on candle.
+//!
+//! This facade re-exports the workspace's crates, one module per stage of the paper's figure 3:
+//! [`data`] feeds images, [`memory`] is the block-wise memory op, [`nn`] the fast layers,
+//! [`model`] the networks, [`train`] the training loop and [`eval`] the scores and metrics.
+#![warn(missing_docs)]
+
+pub use daad_data as data;
+pub use daad_eval as eval;
+pub use daad_memory as memory;
+pub use daad_model as model;
+pub use daad_nn as nn;
+pub use daad_train as train;

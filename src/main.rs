@@ -1,0 +1,45 @@
+//! The `daad` command line: synth, train, test, predict.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Divide-and-Assemble anomaly detection: train on good images, find defects.
+#[derive(Parser, Debug)]
+#[command(name = "daad", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write a synthetic defect dataset in MVTec AD layout.
+    Synth(cli::synth::Args),
+    /// Train a model on the good images of one category.
+    Train(cli::train::Args),
+    /// Evaluate a trained run on a category's test split and write metrics.json.
+    Test(cli::test::Args),
+    /// Score single images with a trained run: verdict, score and heatmap.
+    Predict(cli::predict::Args),
+}
+
+fn main() -> ExitCode {
+    cli::init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(args) => cli::synth::run(args),
+        Command::Train(args) => cli::train::run(args),
+        Command::Test(args) => cli::test::run(args),
+        Command::Predict(args) => cli::predict::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! One module per xtask subcommand.
+
+pub mod download;
