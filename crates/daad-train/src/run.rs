@@ -1,0 +1,342 @@
+//! The training entry point: data, validation split, the epoch loop, checkpoints, calibration.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use daad_data::{Batcher, Preprocess};
+use daad_model::{Calibration, CalibrationSource, DaadModel, ModelConfig};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{
+    load_trainer, read_config, read_state, write_checkpoint, DataInfo, RunConfig, TrainState,
+};
+use crate::error::io_err;
+use crate::progress::{EpochRecord, Progress, StartInfo, StepInfo};
+use crate::{Error, Result, TrainConfig, Trainer, RUN_FORMAT_VERSION, STATE_FILE};
+
+/// What to train and where.
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    /// Dataset root in MVTec layout.
+    pub data_root: PathBuf,
+    /// Category to train on (its train/good images).
+    pub category: String,
+    /// Run folder to write.
+    pub out: PathBuf,
+    /// Model settings (ignored on resume: config.json wins).
+    pub model: ModelConfig,
+    /// Training settings (on resume only `epochs` may change, to extend a run).
+    pub train: TrainConfig,
+    /// Continue the run in `out`.
+    pub resume: bool,
+    /// Optional on-disk cache of preprocessed images.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// What a call to [`train`] did.
+#[derive(Clone, Debug)]
+pub struct TrainReport {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Complete epochs now in the run.
+    pub epochs_done: usize,
+    /// Optimiser steps now in the run.
+    pub global_step: usize,
+    /// Stopped by the stop flag (a checkpoint was written).
+    pub interrupted: bool,
+    /// Mean losses of the last complete epoch.
+    pub last: Option<EpochRecord>,
+    /// Calibration stored in config.json (None when interrupted).
+    pub calibration: Option<Calibration>,
+    /// The configuration of the run.
+    pub config: RunConfig,
+}
+
+/// Splits `n` images into (train, held-out) index lists with a seeded shuffle (choice:
+/// round(n f) held out, at least 1 when f > 0 and n >= 2; never all).
+pub fn split_validation(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut n_val = (n as f64 * fraction).round() as usize;
+    if fraction > 0.0 && n >= 2 {
+        n_val = n_val.max(1);
+    }
+    n_val = n_val.min(n.saturating_sub(1));
+    let mut idx: Vec<usize> = (0..n).collect();
+    // A constant offset keeps this stream apart from other uses of the seed.
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_daad));
+    let mut val = idx[..n_val].to_vec();
+    let mut train = idx[n_val..].to_vec();
+    val.sort_unstable();
+    train.sort_unstable();
+    (train, val)
+}
+
+fn rel_name(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned()
+}
+
+/// Raw scores R (and L) of `images` (N, C, S, S) in evaluation mode, in batches.
+pub fn raw_scores(
+    model: &DaadModel,
+    images: &Tensor,
+    batch: usize,
+    device: &Device,
+) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+    let n = images.dim(0)?;
+    let mut r = Vec::with_capacity(n);
+    let mut l: Option<Vec<f64>> =
+        if model.has_discriminator() { Some(Vec::with_capacity(n)) } else { None };
+    let mut start = 0;
+    while start < n {
+        let len = batch.min(n - start);
+        let x = images.narrow(0, start, len)?.to_device(device)?;
+        let out = model.infer(&x)?;
+        r.extend(out.reconstruction_score.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?);
+        if let (Some(l), Some(a)) = (l.as_mut(), out.alignment_score) {
+            l.extend(a.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?);
+        }
+        start += len;
+    }
+    Ok((r, l))
+}
+
+/// Trains (or resumes) a run; `stop` is polled between steps (Ctrl-C), and a stop writes a
+/// checkpoint that `resume` continues exactly. A non-finite loss returns
+/// [`Error::NonFiniteLoss`] and leaves the last good checkpoint in place.
+pub fn train(
+    spec: &TrainSpec,
+    device: &Device,
+    progress: &mut dyn Progress,
+    stop: &AtomicBool,
+) -> Result<TrainReport> {
+    let state_path = spec.out.join(STATE_FILE);
+    let resuming = spec.resume && state_path.exists();
+    if !spec.resume && state_path.exists() {
+        return Err(Error::Run {
+            path: spec.out.clone(),
+            problems: vec![
+                "already holds a run (state.json); pass --resume to continue it or choose another --out".into()
+            ],
+        });
+    }
+    if spec.resume && !resuming {
+        tracing::warn!("--resume: no state.json in {}, starting a new run", spec.out.display());
+    }
+    let (model_cfg, mut train_cfg) = if resuming {
+        let cfg = read_config(&spec.out)?;
+        if cfg.train.seed != spec.train.seed || cfg.model != spec.model {
+            tracing::info!("resuming: the run's own config.json is used (only --epochs may change a resumed run)");
+        }
+        (cfg.model, cfg.train)
+    } else {
+        spec.model.validate()?;
+        (spec.model.clone(), spec.train.clone())
+    };
+    if resuming {
+        train_cfg.epochs = spec.train.epochs;
+    }
+    train_cfg.validate()?;
+
+    // Data: every train/good image, split into training and held-out images.
+    let index = daad_data::mvtec::index_category(&spec.data_root, &spec.category)?;
+    let mut paths: Vec<PathBuf> = index.train.iter().map(|s| s.image.clone()).collect();
+    paths.sort();
+    if paths.len() < 2 {
+        return Err(Error::Run {
+            path: spec.data_root.join(&spec.category).join("train/good"),
+            problems: vec![format!("{} training image(s); at least 2 are needed", paths.len())],
+        });
+    }
+    let (train_idx, val_idx) =
+        split_validation(paths.len(), train_cfg.val_fraction, train_cfg.seed);
+    let train_paths: Vec<PathBuf> = train_idx.iter().map(|&i| paths[i].clone()).collect();
+    let val_paths: Vec<PathBuf> = val_idx.iter().map(|&i| paths[i].clone()).collect();
+    let pre = Preprocess { size: model_cfg.image_size };
+    let t0 = Instant::now();
+    let train_images = pre.load_images(&train_paths, spec.cache_dir.as_deref())?;
+    let val_images = if val_paths.is_empty() {
+        None
+    } else {
+        Some(pre.load_images(&val_paths, spec.cache_dir.as_deref())?)
+    };
+    tracing::info!(
+        "{} training + {} held-out images of {}/{} at {} px loaded in {:.1}s",
+        train_paths.len(),
+        val_paths.len(),
+        spec.data_root.display(),
+        spec.category,
+        model_cfg.image_size,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let data = DataInfo {
+        root: spec.data_root.clone(),
+        category: spec.category.clone(),
+        n_train: train_paths.len(),
+        n_val: val_paths.len(),
+        val_images: val_paths.iter().map(|p| rel_name(&spec.data_root, p)).collect(),
+    };
+    let mut run_cfg = RunConfig {
+        format_version: RUN_FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        model: model_cfg.clone(),
+        train: train_cfg.clone(),
+        calibration: None,
+        data,
+    };
+    let (mut trainer, mut state) = if resuming {
+        let state = read_state(&spec.out)?;
+        let old = read_config(&spec.out)?;
+        if old.data.n_train != run_cfg.data.n_train
+            || old.data.val_images != run_cfg.data.val_images
+        {
+            return Err(Error::Run {
+                path: spec.out.join(crate::CONFIG_FILE),
+                problems: vec![format!(
+                    "the run was trained on {} images with {} held out, the data now gives {} and {}: resume with the same data",
+                    old.data.n_train, old.data.n_val, run_cfg.data.n_train, run_cfg.data.n_val
+                )],
+            });
+        }
+        (load_trainer(&spec.out, &run_cfg, device)?, state)
+    } else {
+        std::fs::create_dir_all(&spec.out).map_err(|e| io_err(&spec.out, e))?;
+        let model = DaadModel::new(&model_cfg, train_cfg.seed, device)?;
+        (Trainer::new(model, &train_cfg)?, TrainState::new(train_cfg.seed))
+    };
+    if state.epochs_done < train_cfg.epochs {
+        state.finished = false;
+    }
+
+    let batcher = Batcher::new(train_images.clone(), train_cfg.batch_size, train_cfg.seed)
+        .flips(train_cfg.flip_h, train_cfg.flip_v)
+        // A last batch of one image would give BatchNorm a zero variance: drop partial batches
+        // whenever one full batch exists (choice).
+        .drop_last(train_paths.len() >= train_cfg.batch_size);
+    let per_epoch = batcher.batches_per_epoch();
+    progress.start(&StartInfo {
+        total_epochs: train_cfg.epochs,
+        start_epoch: state.epochs_done,
+        start_batch: state.batches_done,
+        batches_per_epoch: per_epoch,
+        n_train: train_paths.len(),
+        n_val: val_paths.len(),
+    });
+    tracing::info!(
+        "training {} ({} preset) for epochs {}..{} ({} steps each, batch {}, lr {:e}) into {}",
+        model_cfg.variant,
+        train_cfg.preset,
+        state.epochs_done,
+        train_cfg.epochs,
+        per_epoch,
+        train_cfg.batch_size,
+        train_cfg.lr,
+        spec.out.display()
+    );
+
+    let mut last_good_epochs = state.epochs_done;
+    while state.epochs_done < train_cfg.epochs {
+        let epoch = state.epochs_done;
+        for (b, batch) in batcher.epoch(epoch, device).enumerate().skip(state.batches_done) {
+            if stop.load(Ordering::SeqCst) {
+                write_checkpoint(&spec.out, &trainer, &run_cfg, &state)?;
+                tracing::warn!(
+                    "interrupted at epoch {epoch}, batch {b}: checkpoint written to {}; continue with --resume",
+                    spec.out.display()
+                );
+                return Ok(TrainReport {
+                    run: spec.out.clone(),
+                    epochs_done: state.epochs_done,
+                    global_step: state.global_step,
+                    interrupted: true,
+                    last: state.history.last().cloned(),
+                    calibration: None,
+                    config: run_cfg,
+                });
+            }
+            let x = batch?;
+            let images = x.dim(0)?;
+            let t = Instant::now();
+            let losses = match trainer.step(&x)? {
+                Ok(l) => l,
+                Err(nf) => {
+                    tracing::error!(
+                        "non-finite {} loss; last good checkpoint after {last_good_epochs} epochs",
+                        nf.what
+                    );
+                    return Err(Error::NonFiniteLoss {
+                        what: nf.what,
+                        value: nf.value,
+                        epoch,
+                        step: state.global_step,
+                        run: spec.out.clone(),
+                    });
+                }
+            };
+            let seconds = t.elapsed().as_secs_f64();
+            state.global_step += 1;
+            state.batches_done = b + 1;
+            state.partial.add(&losses, images, seconds);
+            progress.step(&StepInfo {
+                epoch,
+                batch: b,
+                global_step: state.global_step,
+                images,
+                seconds,
+                losses,
+            });
+        }
+        let acc = std::mem::take(&mut state.partial);
+        let record = EpochRecord {
+            epoch,
+            step: state.global_step,
+            losses: acc.mean(),
+            images_per_s: acc.images as f64 / acc.seconds.max(1e-9),
+            seconds: acc.seconds,
+        };
+        tracing::debug!(?record, "epoch done");
+        progress.epoch(&record);
+        state.history.push(record);
+        state.epochs_done += 1;
+        state.batches_done = 0;
+        let last = state.epochs_done == train_cfg.epochs;
+        if state.epochs_done % train_cfg.checkpoint_every == 0 && !last {
+            write_checkpoint(&spec.out, &trainer, &run_cfg, &state)?;
+            last_good_epochs = state.epochs_done;
+            progress.checkpoint(state.epochs_done);
+        }
+    }
+
+    // Calibration on normal images only: the held-out slice, or the training images at f = 0.
+    let (cal_images, source) = match &val_images {
+        Some(v) => (v.clone(), CalibrationSource::Holdout),
+        None => (train_images, CalibrationSource::Train),
+    };
+    let (r, l) = raw_scores(trainer.model(), &cal_images, train_cfg.batch_size, device)?;
+    let cal =
+        Calibration::fit(&r, l.as_deref(), model_cfg.gamma, train_cfg.threshold_quantile, source);
+    tracing::info!(
+        "calibration on {} {:?} images: R in [{:.5}, {:.5}], threshold {:?}",
+        cal.n_images,
+        cal.source,
+        cal.r_min,
+        cal.r_max,
+        cal.threshold
+    );
+    run_cfg.calibration = Some(cal.clone());
+    state.finished = true;
+    write_checkpoint(&spec.out, &trainer, &run_cfg, &state)?;
+    progress.checkpoint(state.epochs_done);
+    Ok(TrainReport {
+        run: spec.out.clone(),
+        epochs_done: state.epochs_done,
+        global_step: state.global_step,
+        interrupted: false,
+        last: state.history.last().cloned(),
+        calibration: Some(cal),
+        config: run_cfg,
+    })
+}
