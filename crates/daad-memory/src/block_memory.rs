@@ -1,0 +1,88 @@
+//! `BlockMemory`: the bank parameter plus divide -> sparse attention -> assemble.
+
+use candle_core::{Module, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use crate::attention::sparse_attention;
+use crate::config::MemoryConfig;
+use crate::divide::{assemble, divide};
+use crate::error::{Error, Result};
+
+/// Block-wise memory for feature maps of one fixed (C, H, W); the bank is the var `"bank"` (N, D).
+#[derive(Clone, Debug)]
+pub struct BlockMemory {
+    bank: Tensor,
+    cfg: MemoryConfig,
+    chw: (usize, usize, usize),
+    item_dim: usize,
+}
+
+impl BlockMemory {
+    /// A memory for (C, H, W) = (`channels`, `height`, `width`) maps.
+    ///
+    /// The bank (N, D), D = (C/r_c)(H/r_h)(W/r_w), is initialised uniform in
+    /// (-1/sqrt(D), 1/sqrt(D)) as in MemAE **(choice)**. Rates that do not divide the shape are
+    /// a [`Error::RatesDoNotDivide`].
+    pub fn new(
+        channels: usize,
+        height: usize,
+        width: usize,
+        cfg: &MemoryConfig,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let item_dim = cfg.rates.item_dim(channels, height, width)?;
+        let bound = 1.0 / (item_dim as f64).sqrt();
+        let bank = vb.get_with_hints(
+            (cfg.n_items, item_dim),
+            "bank",
+            Init::Uniform { lo: -bound, up: bound },
+        )?;
+        Ok(BlockMemory { bank, cfg: cfg.clone(), chw: (channels, height, width), item_dim })
+    }
+
+    /// Memory output (B, C, H, W) and the addressing weights (B*Q, N) (rows in [`divide`]'s order).
+    pub fn forward_with_weights(&self, f: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let dims = f.dims();
+        if dims.len() != 4 || (dims[1], dims[2], dims[3]) != self.chw {
+            let (c, h, w) = self.chw;
+            return Err(Error::Shape {
+                what: "BlockMemory input",
+                expected: format!("(B, {c}, {h}, {w}), the shape this memory was built for"),
+                got: dims.to_vec(),
+            }
+            .into_candle());
+        }
+        let shape = (dims[0], dims[1], dims[2], dims[3]);
+        let q = divide(f, self.cfg.rates)?;
+        let (out, w) = sparse_attention(
+            &q,
+            &self.bank,
+            self.cfg.shrink,
+            self.cfg.temperature,
+            self.cfg.backend,
+        )?;
+        Ok((assemble(&out, self.cfg.rates, shape)?, w))
+    }
+
+    /// The bank (N, D).
+    pub fn bank(&self) -> &Tensor {
+        &self.bank
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MemoryConfig {
+        &self.cfg
+    }
+
+    /// Item dimension D.
+    pub fn item_dim(&self) -> usize {
+        self.item_dim
+    }
+}
+
+impl Module for BlockMemory {
+    fn forward(&self, f: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(self.forward_with_weights(f)?.0)
+    }
+}

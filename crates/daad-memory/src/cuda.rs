@@ -1,0 +1,1 @@
+//! CUDA kernels (feature `cuda`): placeholder until the kernels land.
