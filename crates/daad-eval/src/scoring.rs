@@ -1,0 +1,256 @@
+//! Section 3.3 of the paper: min-max scaling of the raw scores R(x) and L(x) and their fusion
+//! A(x) = g R(x) + (1 - g) L(x), plus the quantile threshold a deployed model uses.
+//!
+//! Two ways to fit the scaling ([`ScalingMode`]):
+//! - over the test set, as the paper does (the scale statistics see the test images);
+//! - from normal images only (a held-out slice of `train/good`), stored in the run, which is what
+//!   a deployed model must do since it sees one image at a time **(choice)**.
+//!
+//! Scaled values are *not* clamped to [0, 1] **(choice)**: with stored statistics a test image may
+//! fall outside the fitted range, and clamping would turn distinct scores into ties.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{check_finite, check_len, Error, Result};
+
+/// The paper's weight g of the reconstruction score in the fusion (section 4.1).
+pub const DEFAULT_GAMMA: f64 = 0.9;
+
+/// The default quantile of held-out normal scores used as the verdict threshold **(choice)**.
+pub const DEFAULT_THRESHOLD_QUANTILE: f64 = 0.99;
+
+/// A linear map of `[min, max]` onto `[0, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinMax {
+    /// The value mapped to 0.
+    pub min: f64,
+    /// The value mapped to 1.
+    pub max: f64,
+}
+
+impl MinMax {
+    /// Fits min and max over `values` (errors on empty or non-finite input).
+    pub fn fit(values: &[f64]) -> Result<Self> {
+        if values.is_empty() {
+            return Err(Error::Empty { what: "values to fit a min-max scaling".into() });
+        }
+        check_finite("values to fit a min-max scaling", values)?;
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &v in values {
+            min = min.min(v);
+            max = max.max(v);
+        }
+        Ok(MinMax { min, max })
+    }
+
+    /// Maps `v` to `(v - min) / (max - min)`; a degenerate range (max == min) maps to `v - min`
+    /// so that equal inputs still give equal outputs and order is kept.
+    pub fn apply(&self, v: f64) -> f64 {
+        let span = self.max - self.min;
+        if span > 0.0 {
+            (v - self.min) / span
+        } else {
+            v - self.min
+        }
+    }
+}
+
+/// Where the scaling statistics come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ScalingMode {
+    /// Fit min and max over the scores being evaluated (the paper's protocol).
+    TestSet,
+    /// Use statistics fitted earlier on normal images and stored in the run.
+    Stored(ScoreScaling),
+}
+
+/// The stored score scaling: min-max of R and (if the variant has one) of L, and the weight g.
+///
+/// Serialised into the run's `config.json` so that `predict` can score one image at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreScaling {
+    /// Scaling of the reconstruction score R(x).
+    pub r: MinMax,
+    /// Scaling of the alignment score L(x); `None` for variants without a discriminator.
+    pub l: Option<MinMax>,
+    /// Weight g of R in the fusion; the score is the scaled R alone when `l` is `None`.
+    pub gamma: f64,
+}
+
+impl ScoreScaling {
+    /// Fits the scaling on raw scores (`l` is `None` for variants without a discriminator).
+    pub fn fit(r: &[f64], l: Option<&[f64]>, gamma: f64) -> Result<Self> {
+        check_gamma(gamma)?;
+        let r_mm = MinMax::fit(r)?;
+        let l_mm = match l {
+            Some(l) => {
+                check_len("R and L scores", r.len(), l.len())?;
+                Some(MinMax::fit(l)?)
+            }
+            None => None,
+        };
+        Ok(ScoreScaling { r: r_mm, l: l_mm, gamma })
+    }
+
+    /// The fused anomaly score of one image from its raw R(x) and L(x).
+    ///
+    /// `l` is ignored when the scaling has no L statistics; it is required when it has.
+    pub fn score(&self, r: f64, l: Option<f64>) -> Result<f64> {
+        let rs = self.r.apply(r);
+        match (&self.l, l) {
+            (None, _) => Ok(rs),
+            (Some(mm), Some(l)) => Ok(fuse(rs, mm.apply(l), self.gamma)),
+            (Some(_), None) => Err(Error::invalid(
+                "alignment score",
+                "the scaling was fitted with L(x) but none was given for this image",
+            )),
+        }
+    }
+
+    /// Fused scores for many images (`l` must have the same length as `r` when given).
+    pub fn scores(&self, r: &[f64], l: Option<&[f64]>) -> Result<Vec<f64>> {
+        check_finite("R scores", r)?;
+        if let Some(l) = l {
+            check_len("R and L scores", r.len(), l.len())?;
+            check_finite("L scores", l)?;
+        }
+        (0..r.len()).map(|i| self.score(r[i], l.map(|l| l[i]))).collect()
+    }
+}
+
+/// A(x) = g R + (1 - g) L on already scaled scores (equation 7).
+pub fn fuse(r_scaled: f64, l_scaled: f64, gamma: f64) -> f64 {
+    gamma * r_scaled + (1.0 - gamma) * l_scaled
+}
+
+fn check_gamma(gamma: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&gamma) {
+        Ok(())
+    } else {
+        Err(Error::invalid("gamma", format!("{gamma} is outside [0, 1] (the paper uses 0.9)")))
+    }
+}
+
+/// The `q`-quantile of `values` with linear interpolation between order statistics (numpy's
+/// default `method="linear"`), e.g. `q = 0.99` of held-out normal scores as the verdict threshold.
+pub fn quantile(values: &[f64], q: f64) -> Result<f64> {
+    if values.is_empty() {
+        return Err(Error::Empty { what: "values for a quantile".into() });
+    }
+    if !(0.0..=1.0).contains(&q) {
+        return Err(Error::invalid("quantile", format!("{q} is outside [0, 1]")));
+    }
+    check_finite("values for a quantile", values)?;
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    Ok(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
+/// The verdict threshold from held-out normal scores: their [`DEFAULT_THRESHOLD_QUANTILE`]
+/// quantile, or `q` when given.
+pub fn quantile_threshold(normal_scores: &[f64], q: Option<f64>) -> Result<f64> {
+    quantile(normal_scores, q.unwrap_or(DEFAULT_THRESHOLD_QUANTILE))
+}
+
+/// What a deployed model stores from its held-out normal images: the score scaling and the
+/// verdict threshold at a quantile of their fused scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Min-max statistics of R (and L) over the held-out normal images, and g.
+    pub scaling: ScoreScaling,
+    /// The quantile used for the threshold (default 0.99).
+    pub quantile: f64,
+    /// The verdict threshold on the fused score: an image is anomalous when score >= threshold.
+    pub threshold: f64,
+}
+
+impl Calibration {
+    /// Fits the scaling on held-out normal raw scores and puts the threshold at their
+    /// `quantile` (in the fused, scaled score space).
+    pub fn fit(r: &[f64], l: Option<&[f64]>, gamma: f64, quantile: f64) -> Result<Self> {
+        let scaling = ScoreScaling::fit(r, l, gamma)?;
+        let scores = scaling.scores(r, l)?;
+        let threshold = self::quantile(&scores, quantile)?;
+        Ok(Calibration { scaling, quantile, threshold })
+    }
+
+    /// The fused score of one image and its verdict (`true` = anomalous).
+    pub fn judge(&self, r: f64, l: Option<f64>) -> Result<(f64, bool)> {
+        let s = self.scaling.score(r, l)?;
+        Ok((s, s >= self.threshold))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_max_maps_range_to_unit_interval() {
+        let mm = MinMax::fit(&[2.0, 4.0, 3.0]).unwrap();
+        assert_eq!(mm.apply(2.0), 0.0);
+        assert_eq!(mm.apply(4.0), 1.0);
+        assert_eq!(mm.apply(3.0), 0.5);
+        // Not clamped: a stored scaling may see values outside the fitted range.
+        assert_eq!(mm.apply(6.0), 2.0);
+    }
+
+    #[test]
+    fn degenerate_range_keeps_order() {
+        let mm = MinMax::fit(&[1.0, 1.0]).unwrap();
+        assert_eq!(mm.apply(1.0), 0.0);
+        assert!(mm.apply(1.5) > mm.apply(1.2));
+    }
+
+    #[test]
+    fn fusion_follows_equation_7() {
+        let s = ScoreScaling::fit(&[0.0, 10.0], Some(&[1.0, 3.0]), 0.9).unwrap();
+        // R scaled 0.5, L scaled 1.0 -> 0.9 * 0.5 + 0.1 * 1.0
+        let a = s.score(5.0, Some(3.0)).unwrap();
+        assert!((a - 0.55).abs() < 1e-12);
+        assert!(s.score(5.0, None).is_err());
+        let r_only = ScoreScaling::fit(&[0.0, 10.0], None, 0.9).unwrap();
+        assert_eq!(r_only.score(5.0, None).unwrap(), 0.5);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        assert!(MinMax::fit(&[]).is_err());
+        assert!(MinMax::fit(&[1.0, f64::NAN]).is_err());
+        assert!(ScoreScaling::fit(&[1.0], None, 1.5).is_err());
+        assert!(ScoreScaling::fit(&[1.0, 2.0], Some(&[1.0]), 0.9).is_err());
+    }
+
+    #[test]
+    fn calibration_thresholds_at_the_normal_quantile() {
+        let r: Vec<f64> = (0..101).map(|i| i as f64).collect();
+        let c = Calibration::fit(&r, None, DEFAULT_GAMMA, 0.99).unwrap();
+        // Scaled scores are i / 100, so the 0.99 quantile is 0.99.
+        assert!((c.threshold - 0.99).abs() < 1e-12);
+        assert_eq!(c.judge(100.0, None).unwrap(), (1.0, true));
+        assert!(!c.judge(50.0, None).unwrap().1);
+    }
+
+    #[test]
+    fn scaling_round_trips_through_json() {
+        let s = ScoreScaling::fit(&[0.1, 0.3], Some(&[2.0, 5.0]), 0.9).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        let back: ScoreScaling = serde_json::from_str(&json).unwrap();
+        assert_eq!(s, back);
+    }
+
+    // Expected values from numpy 1.x/2.x `np.quantile(x, q)` (method="linear"):
+    // np.quantile([1, 2, 3, 4], 0.5) = 2.5, np.quantile([1, 2, 3, 4], 0.99) = 3.97.
+    #[test]
+    fn quantile_matches_numpy_linear() {
+        let v = [4.0, 1.0, 3.0, 2.0];
+        assert!((quantile(&v, 0.5).unwrap() - 2.5).abs() < 1e-12);
+        assert!((quantile(&v, 0.99).unwrap() - 3.97).abs() < 1e-12);
+        assert_eq!(quantile(&v, 0.0).unwrap(), 1.0);
+        assert_eq!(quantile(&v, 1.0).unwrap(), 4.0);
+        assert!(quantile(&v, 1.5).is_err());
+    }
+}
