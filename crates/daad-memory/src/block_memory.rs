@@ -3,8 +3,10 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::attention::sparse_attention;
+use crate::attention::{resolve_backend, sparse_attention};
+use crate::config::Backend;
 use crate::config::MemoryConfig;
+use crate::cpu;
 use crate::divide::{assemble, divide};
 use crate::error::{Error, Result};
 
@@ -54,6 +56,19 @@ impl BlockMemory {
             .into_candle());
         }
         let shape = (dims[0], dims[1], dims[2], dims[3]);
+        let backend =
+            resolve_backend(self.cfg.backend, f.device(), f.dtype()).map_err(Error::into_candle)?;
+        if backend == Backend::FusedCpu && f.dtype() == self.bank.dtype() {
+            // One op reads the map directly: no divide / assemble tensors, forward or backward.
+            return cpu::block_memory(
+                f,
+                &self.bank,
+                self.cfg.rates,
+                self.cfg.shrink,
+                self.cfg.temperature,
+            )
+            .map_err(Error::into_candle);
+        }
         let q = divide(f, self.cfg.rates)?;
         let (out, w) = sparse_attention(
             &q,

@@ -56,14 +56,8 @@ fn check(
     let m = q.dim(0)?;
     // Rows with a softmax entry within 1e-5 relative of 1/N may flip their drop mask under f32
     // rounding; they are left out of the comparison (their upstream gradient is zero).
-    // With the hard shrinkage the reference's autograd of relu(a) p / (|a| + eps), a = p - lambda,
-    // subtracts two terms of size p/a that cancel to p eps/(a + eps)^2: in f32 that loses about
-    // 1e-7 p/a, so rows with an entry within 0.3 % of lambda (= 1/N here) are left out too.
-    let margin = match shrink {
-        Shrink::HardShrink { .. } => 3e-3,
-        _ => 1e-5,
-    };
-    let (keep, kept) = common::safe_rows(&q, &bank, temperature, margin)?;
+    // (see `margin` for the hard shrinkage).
+    let (keep, kept) = common::safe_rows(&q, &bank, temperature, margin(shrink))?;
     assert!(kept * 2 >= m, "too few comparable rows: {kept} of {m}");
     let r_out =
         common::randn(seed + 2, &[m, d], DType::F32)?.broadcast_mul(&keep.to_dtype(DType::F32)?)?;
@@ -87,6 +81,17 @@ fn check(
         );
     }
     Ok(())
+}
+
+/// Relative distance to 1/N below which a row is left out of comparisons. With the hard
+/// shrinkage the reference's autograd of relu(a) p / (|a| + eps), a = p - lambda, subtracts
+/// two terms of size p/a that cancel to p eps/(a + eps)^2: in f32 that loses about 1e-7 p/a,
+/// so rows with an entry within 0.3 % of lambda (= 1/N here) are left out too.
+fn margin(shrink: Shrink) -> f64 {
+    match shrink {
+        Shrink::HardShrink { .. } => 3e-3,
+        _ => 1e-5,
+    }
 }
 
 fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f64> {
@@ -116,5 +121,75 @@ fn odd_small_shapes_all_shrinks() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// The block op (divide + attention + assemble fused, what BlockMemory runs on CPU) against
+/// the reference BlockMemory with the same bank.
+fn check_block_memory(
+    seed: u64,
+    (b, c, h, w): (usize, usize, usize, usize),
+    rates: Rates,
+    n: usize,
+    shrink: Shrink,
+) -> anyhow::Result<()> {
+    use candle_core::Device;
+    use candle_nn::{VarBuilder, VarMap};
+    use daad_memory::{BlockMemory, MemoryConfig};
+
+    let f = common::randn(seed, &[b, c, h, w], DType::F32)?;
+    let q = divide(&f, rates)?;
+    let mut runs = Vec::new();
+    let mut keep = None;
+    for backend in [Backend::FusedCpu, Backend::Reference] {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let cfg = MemoryConfig { n_items: n, rates, shrink, backend, ..Default::default() };
+        let mem = BlockMemory::new(c, h, w, &cfg, vb)?;
+        let bank_var = vm.data().lock().unwrap().get("bank").unwrap().clone();
+        bank_var.set(&(common::randn(seed + 1, &[n, mem.item_dim()], DType::F32)? * 0.05)?)?;
+        let (keep_rows, kept) = match &keep {
+            Some(k) => k,
+            None => keep.insert(common::safe_rows(&q, mem.bank(), 1.0, margin(shrink))?),
+        };
+        assert!(kept * 2 >= q.dim(0)?);
+        let keep32 = keep_rows.to_dtype(DType::F32)?;
+        // upstream gradient zero on the blocks of rows left out
+        let r_q = common::randn(seed + 2, q.dims(), DType::F32)?.broadcast_mul(&keep32)?;
+        let r_out = daad_memory::assemble(&r_q, rates, (b, c, h, w))?;
+        let r_w = common::randn(seed + 3, &[q.dim(0)?, n], DType::F32)?.broadcast_mul(&keep32)?;
+        let fv = Var::from_tensor(&f)?;
+        let (out, wts) = mem.forward_with_weights(fv.as_tensor())?;
+        let loss = ((&out * &r_out)?.sum_all()? + (&wts * &r_w)?.sum_all()?)?;
+        let grads = loss.backward()?;
+        runs.push(Run {
+            out: divide(&out, rates)?.broadcast_mul(&keep32)?,
+            w: wts.broadcast_mul(&keep32)?,
+            grad_f: grads.get(&fv).expect("grad f").clone(),
+            grad_bank: grads.get(&bank_var).expect("grad bank").clone(),
+        });
+    }
+    let (fu, re) = (&runs[0], &runs[1]);
+    for (what, x, y) in [
+        ("out", &fu.out, &re.out),
+        ("weights", &fu.w, &re.w),
+        ("grad f", &fu.grad_f, &re.grad_f),
+        ("grad bank", &fu.grad_bank, &re.grad_bank),
+    ] {
+        let e = rel_err(x, y)?;
+        assert!(
+            e <= TOL,
+            "block op {what}: relative error {e:.3e} at {:?} {rates:?}",
+            (b, c, h, w)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn block_op_matches_reference_block_memory() -> anyhow::Result<()> {
+    check_block_memory(200, (2, 64, 32, 32), Rates::default(), 500, Shrink::Renormalize)?;
+    check_block_memory(201, (3, 6, 10, 14), Rates::new(5, 7, 3), 37, Shrink::Drop)?;
+    check_block_memory(202, (2, 8, 12, 8), Rates::new(3, 2, 4), 16, Shrink::memae(16))?;
     Ok(())
 }

@@ -1,0 +1,309 @@
+//! Row kernels and the two cores of the fused op (forward and backward over a query matrix).
+//!
+//! Products go through `gemm` (rayon-parallel, any strides); everything per row (softmax,
+//! drop, renormalisation and their backward) runs in one pass per row with rayon.
+
+use candle_core::CpuStorage;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::config::Shrink;
+use crate::reference::{NORM_EPS, SHRINK_EPS};
+
+/// Float types the fused kernels run on (f32, f64).
+pub(crate) trait Real:
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::AddAssign
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn slice(s: &CpuStorage) -> candle_core::Result<&[Self]>;
+    fn storage(v: Vec<Self>) -> CpuStorage;
+}
+
+macro_rules! real {
+    ($t:ty, $variant:ident) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn slice(s: &CpuStorage) -> candle_core::Result<&[Self]> {
+                s.as_slice::<$t>()
+            }
+            fn storage(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$variant(v)
+            }
+        }
+    };
+}
+real!(f32, F32);
+real!(f64, F64);
+
+fn par() -> Parallelism {
+    Parallelism::Rayon(rayon::current_num_threads().max(1))
+}
+
+/// `sqrt(|row|^2 + NORM_EPS)` for each row of `x` (rows, d), accumulated in f64.
+pub(crate) fn row_norms<T: Real>(x: &[T], d: usize) -> Vec<f64> {
+    x.par_chunks(d)
+        .map(|r| (r.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>() + NORM_EPS).sqrt())
+        .collect()
+}
+
+/// `dst (m x n) := beta_dst * dst + lhs (m x k) * rhs (k x n)`, all strides in elements.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: *const T,
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: *const T,
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        accumulate,
+        lhs,
+        lhs_cs as isize,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        if accumulate { T::ONE } else { T::ZERO },
+        T::ONE,
+        false,
+        false,
+        false,
+        par(),
+    )
+}
+
+/// Turns the softmax `p` of one row into shrunk weights `w`.
+pub(crate) fn shrink_row<T: Real>(p: &[T], w: &mut [T], shrink: Shrink) {
+    let n = p.len();
+    let thr = T::from_f64(1.0 / n as f64);
+    match shrink {
+        Shrink::Renormalize | Shrink::Drop => {
+            let mut kept = T::ZERO;
+            for (wj, &pj) in w.iter_mut().zip(p) {
+                *wj = if pj >= thr { pj } else { T::ZERO };
+                kept += *wj;
+            }
+            if shrink == Shrink::Renormalize {
+                // The largest p is >= 1/N, so `kept` > 0.
+                let inv = T::ONE / kept;
+                w.iter_mut().for_each(|v| *v = *v * inv);
+            }
+        }
+        Shrink::HardShrink { lambda } => {
+            let lam = T::from_f64(lambda);
+            let eps = T::from_f64(SHRINK_EPS);
+            let mut sum = T::ZERO;
+            for (wj, &pj) in w.iter_mut().zip(p) {
+                let a = pj - lam;
+                *wj = if a > T::ZERO { a * pj / (a + eps) } else { T::ZERO };
+                sum += *wj;
+            }
+            let denom = if sum > eps { sum } else { eps };
+            w.iter_mut().for_each(|v| *v = *v / denom);
+        }
+    }
+}
+
+/// Backward of shrink + softmax for one row: `g` holds dL/dw on entry and dL/dz on exit
+/// (z = the logits s / T), given `p` and `w` of the forward.
+pub(crate) fn shrink_softmax_bwd_row<T: Real>(g: &mut [T], p: &[T], w: &[T], shrink: Shrink) {
+    let n = p.len();
+    let thr = T::from_f64(1.0 / n as f64);
+    // g := dL/dp
+    match shrink {
+        Shrink::Renormalize => {
+            let mut kept = T::ZERO;
+            let mut gw = T::ZERO;
+            for j in 0..n {
+                if p[j] >= thr {
+                    kept += p[j];
+                    gw += g[j] * w[j];
+                }
+            }
+            let inv = T::ONE / kept;
+            for j in 0..n {
+                g[j] = if p[j] >= thr { (g[j] - gw) * inv } else { T::ZERO };
+            }
+        }
+        Shrink::Drop => {
+            for j in 0..n {
+                if p[j] < thr {
+                    g[j] = T::ZERO;
+                }
+            }
+        }
+        Shrink::HardShrink { lambda } => {
+            let lam = T::from_f64(lambda);
+            let eps = T::from_f64(SHRINK_EPS);
+            let mut sum = T::ZERO;
+            let mut gy = T::ZERO;
+            for j in 0..n {
+                let a = p[j] - lam;
+                if a > T::ZERO {
+                    sum += a * p[j] / (a + eps);
+                }
+                gy += g[j] * w[j];
+            }
+            let (denom, gy) = if sum > eps { (sum, gy) } else { (eps, T::ZERO) };
+            let inv = T::ONE / denom;
+            for j in 0..n {
+                let a = p[j] - lam;
+                g[j] = if a > T::ZERO {
+                    let b = a + eps;
+                    let dh = (p[j] * eps + a * a + a * eps) / (b * b);
+                    (g[j] - gy) * inv * dh
+                } else {
+                    T::ZERO
+                };
+            }
+        }
+    }
+    // softmax backward: dz = p (dp - <dp, p>)
+    let mut c = T::ZERO;
+    for j in 0..n {
+        c += g[j] * p[j];
+    }
+    for j in 0..n {
+        g[j] = p[j] * (g[j] - c);
+    }
+}
+
+/// Forward over queries `q` (m, d) and `bank` (n, d): fills `out` (m, d) = w bank, `w` (m, n)
+/// (shrunk weights) and `p` (m, n) (softmax before the drop, kept for backward).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_core<T: Real>(
+    q: &[T],
+    bank: &[T],
+    (m, n, d): (usize, usize, usize),
+    shrink: Shrink,
+    temperature: f64,
+    out: &mut [T],
+    w: &mut [T],
+    p: &mut [T],
+) {
+    debug_assert!(q.len() == m * d && bank.len() == n * d && out.len() == m * d);
+    debug_assert!(w.len() == m * n && p.len() == m * n);
+    let nq = row_norms(q, d);
+    let inv_nm: Vec<T> = row_norms(bank, d).iter().map(|v| T::from_f64(1.0 / v)).collect();
+    // raw dots q M^T into p, then cosine / T, softmax and shrinkage row by row
+    unsafe {
+        matmul(m, n, d, p.as_mut_ptr(), n, false, q.as_ptr(), (d, 1), bank.as_ptr(), (1, d));
+    }
+    p.par_chunks_mut(n).zip(w.par_chunks_mut(n)).zip(nq.par_iter()).for_each(|((p, w), &nqi)| {
+        let scale = T::from_f64(1.0 / (nqi * temperature));
+        let mut max = T::from_f64(f64::NEG_INFINITY);
+        for (pj, &inm) in p.iter_mut().zip(&inv_nm) {
+            *pj = *pj * scale * inm;
+            if *pj > max {
+                max = *pj;
+            }
+        }
+        let mut sum = T::ZERO;
+        for pj in p.iter_mut() {
+            *pj = (*pj - max).exp();
+            sum += *pj;
+        }
+        let inv = T::ONE / sum;
+        p.iter_mut().for_each(|v| *v = *v * inv);
+        shrink_row(p, w, shrink);
+    });
+    unsafe {
+        matmul(m, d, n, out.as_mut_ptr(), d, false, w.as_ptr(), (n, 1), bank.as_ptr(), (d, 1));
+    }
+}
+
+/// Backward over queries: given the forward's `w`, `p` and the upstream gradients `g_out`
+/// (m, d) and `g_w` (m, n), fills `gq` (m, d) and `gbank` (n, d).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_core<T: Real>(
+    q: &[T],
+    bank: &[T],
+    (m, n, d): (usize, usize, usize),
+    shrink: Shrink,
+    temperature: f64,
+    (w, p): (&[T], &[T]),
+    (g_out, g_w): (&[T], &[T]),
+    gq: &mut [T],
+    gbank: &mut [T],
+) {
+    let nq = row_norms(q, d);
+    let nm = row_norms(bank, d);
+    // g = dL/dw = G_out M^T + G_w
+    let mut g = g_w.to_vec();
+    unsafe {
+        matmul(m, n, d, g.as_mut_ptr(), n, true, g_out.as_ptr(), (d, 1), bank.as_ptr(), (1, d));
+    }
+    // g := dL/ds / (|q_i| |M_j|), s the cosine similarities
+    let inv_t = 1.0 / temperature;
+    let inv_nm: Vec<f64> = nm.iter().map(|v| 1.0 / v).collect();
+    g.par_chunks_mut(n).zip(w.par_chunks(n).zip(p.par_chunks(n))).zip(nq.par_iter()).for_each(
+        |((gr, (w, p)), &nqi)| {
+            shrink_softmax_bwd_row(gr, p, w, shrink);
+            let s = inv_t / nqi;
+            for (gj, &inm) in gr.iter_mut().zip(&inv_nm) {
+                *gj = *gj * T::from_f64(s * inm);
+            }
+        },
+    );
+    unsafe {
+        // gA = g M ; gB = g^T Q (the |x| factors are folded into g)
+        matmul(m, d, n, gq.as_mut_ptr(), d, false, g.as_ptr(), (n, 1), bank.as_ptr(), (d, 1));
+        matmul(n, d, m, gbank.as_mut_ptr(), d, false, g.as_ptr(), (1, n), q.as_ptr(), (d, 1));
+    }
+    // normalisation backward: dx = gA - x <x, gA> / |x|^2
+    let norm_bwd = |gx: &mut [T], x: &[T], nx: f64| {
+        let dot: f64 = gx.iter().zip(x).map(|(a, b)| a.to_f64() * b.to_f64()).sum();
+        let c = T::from_f64(dot / (nx * nx));
+        gx.iter_mut().zip(x).for_each(|(a, &b)| *a = *a - b * c);
+    };
+    gq.par_chunks_mut(d)
+        .zip(q.par_chunks(d))
+        .zip(nq.par_iter())
+        .for_each(|((gx, x), &nx)| norm_bwd(gx, x, nx));
+    gbank
+        .par_chunks_mut(d)
+        .zip(bank.par_chunks(d))
+        .zip(nm.par_iter())
+        .for_each(|((gx, x), &nx)| norm_bwd(gx, x, nx));
+    // + W^T G_out (the mixing product's gradient)
+    unsafe {
+        matmul(n, d, m, gbank.as_mut_ptr(), d, true, w.as_ptr(), (1, n), g_out.as_ptr(), (d, 1));
+    }
+}

@@ -1,0 +1,340 @@
+//! Fused CPU custom op: cosine similarities, softmax, drop, renormalisation and mixing with
+//! rayon over query rows and `gemm` for the products, and its own backward (a second custom
+//! op, so gradients reach the queries and the bank).
+//!
+//! The forward op returns one flat packed tensor `[x_out | w | p]`: the mixed queries (or,
+//! for the block op, the assembled map), the shrunk weights (M, N) and the softmax before
+//! the drop (M, N). `p` is kept because the softmax backward needs it at the dropped entries
+//! too; saving it (M*N, small next to M*D) avoids recomputing the (M, N, D) similarity product
+//! in backward. Callers see contiguous views (narrow + reshape) of `x_out` and `w`, so no
+//! copies are made. The block op reads the (B, C, H, W) map directly (gather / scatter in
+//! [`crate::divide`]'s order) and so saves the divide / assemble tensors and their backward.
+
+mod blocks;
+pub(crate) mod math;
+
+use candle_core::{
+    backend::BackendStorage, bail, CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor,
+};
+
+pub(crate) use blocks::BlockGeom;
+use math::{backward_core, forward_core, Real};
+
+use crate::config::{Rates, Shrink};
+use crate::error::Result;
+
+fn contiguous<'a, T: Real>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&T::slice(s)?[a..b]),
+        None => bail!("daad-memory fused op: {what} must be contiguous"),
+    }
+}
+
+/// What the first input of the op is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Input {
+    /// Queries (M, D).
+    Queries,
+    /// A feature map (B, C, H, W) divided by the given rates inside the op.
+    Map(Rates),
+}
+
+/// Sizes (m, n, d) and the block geometry, from the layouts of the two inputs.
+fn sizes(
+    input: Input,
+    l1: &Layout,
+    l2: &Layout,
+) -> candle_core::Result<((usize, usize, usize), Option<BlockGeom>)> {
+    let (n, dm) = l2.shape().dims2()?;
+    let (m, d, geom) = match input {
+        Input::Queries => {
+            let (m, d) = l1.shape().dims2()?;
+            (m, d, None)
+        }
+        Input::Map(rates) => {
+            let shape = l1.shape().dims4()?;
+            let geom = BlockGeom { shape, rates };
+            if rates.check(shape.1, shape.2, shape.3).is_err() {
+                bail!("daad-memory fused op: {rates:?} do not divide {shape:?}")
+            }
+            (geom.rows(), geom.dim(), Some(geom))
+        }
+    };
+    if d != dm {
+        bail!("daad-memory fused op: item dim {d} of the input and bank ({n}, {dm}) differ")
+    }
+    Ok(((m, n, d), geom))
+}
+
+fn fwd_typed<T: Real>(
+    x: &[T],
+    bank: &[T],
+    mnd: (usize, usize, usize),
+    geom: Option<BlockGeom>,
+    shrink: Shrink,
+    temperature: f64,
+) -> Vec<T> {
+    let (m, n, d) = mnd;
+    let mut packed = vec![T::ZERO; x.len() + 2 * m * n];
+    let (x_out, wp) = packed.split_at_mut(x.len());
+    let (w, p) = wp.split_at_mut(m * n);
+    match geom {
+        None => forward_core(x, bank, mnd, shrink, temperature, x_out, w, p),
+        Some(geom) => {
+            let mut q = vec![T::ZERO; m * d];
+            geom.gather(x, &mut q);
+            let mut out = vec![T::ZERO; m * d];
+            forward_core(&q, bank, mnd, shrink, temperature, &mut out, w, p);
+            geom.scatter(&out, x_out);
+        }
+    }
+    packed
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bwd_typed<T: Real>(
+    x: &[T],
+    bank: &[T],
+    res: &[T],
+    grad: &[T],
+    mnd: (usize, usize, usize),
+    geom: Option<BlockGeom>,
+    shrink: Shrink,
+    temperature: f64,
+) -> Vec<T> {
+    let (m, n, d) = mnd;
+    let k = x.len();
+    let wp = (&res[k..k + m * n], &res[k + m * n..k + 2 * m * n]);
+    let g_w = &grad[k..k + m * n];
+    let mut packed = vec![T::ZERO; k + n * d];
+    let (gx, gbank) = packed.split_at_mut(k);
+    match geom {
+        None => backward_core(x, bank, mnd, shrink, temperature, wp, (&grad[..k], g_w), gx, gbank),
+        Some(geom) => {
+            let mut q = vec![T::ZERO; m * d];
+            geom.gather(x, &mut q);
+            let mut g_out = vec![T::ZERO; m * d];
+            geom.gather(&grad[..k], &mut g_out);
+            let mut gq = vec![T::ZERO; m * d];
+            backward_core(&q, bank, mnd, shrink, temperature, wp, (&g_out, g_w), &mut gq, gbank);
+            geom.scatter(&gq, gx);
+        }
+    }
+    packed
+}
+
+/// The forward custom op over (queries (M, D) or map (B, C, H, W), bank (N, D)).
+pub(crate) struct AttnFwd {
+    pub(crate) input: Input,
+    pub(crate) shrink: Shrink,
+    pub(crate) temperature: f64,
+}
+
+impl CustomOp2 for AttnFwd {
+    fn name(&self) -> &'static str {
+        "daad-sparse-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (mnd, geom) = sizes(self.input, l1, l2)?;
+        let (m, n, _) = mnd;
+        let len = l1.shape().elem_count() + 2 * m * n;
+        let (sh, t) = (self.shrink, self.temperature);
+        let st = match (s1, s2) {
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => f32::storage(fwd_typed::<f32>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "bank")?,
+                mnd,
+                geom,
+                sh,
+                t,
+            )),
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => f64::storage(fwd_typed::<f64>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "bank")?,
+                mnd,
+                geom,
+                sh,
+                t,
+            )),
+            _ => bail!(
+                "daad-memory fused op: f32 or f64 input and bank of one dtype, got {:?} and {:?}",
+                s1.dtype(),
+                s2.dtype()
+            ),
+        };
+        Ok((st, Shape::from(len)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let Input::Queries = self.input else {
+            bail!("daad-memory CUDA op: takes queries, divide the map first")
+        };
+        crate::cuda::forward(s1, l1, s2, l2, self.shrink, self.temperature)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        bank: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let k = x.elem_count();
+        let (n, d) = bank.dims2()?;
+        let op = AttnBwd {
+            input: self.input,
+            res: res.contiguous()?,
+            shrink: self.shrink,
+            temperature: self.temperature,
+        };
+        let packed = x.apply_op3_no_bwd(bank, &grad_res.contiguous()?, &op)?;
+        let gx = packed.narrow(0, 0, k)?.reshape(x.shape())?;
+        let gbank = packed.narrow(0, k, n * d)?.reshape((n, d))?;
+        Ok((Some(gx), Some(gbank)))
+    }
+}
+
+/// The backward custom op over (input, bank, gradient of the packed output); it holds the
+/// packed output of the forward and returns the flat `[d input | d bank]`.
+pub(crate) struct AttnBwd {
+    pub(crate) input: Input,
+    pub(crate) res: Tensor,
+    pub(crate) shrink: Shrink,
+    pub(crate) temperature: f64,
+}
+
+impl CustomOp3 for AttnBwd {
+    fn name(&self) -> &'static str {
+        "daad-sparse-attention-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (mnd, geom) = sizes(self.input, l1, l2)?;
+        let (m, n, d) = mnd;
+        let k = l1.shape().elem_count();
+        if l3.shape().elem_count() != k + 2 * m * n {
+            bail!(
+                "daad-memory fused op backward: gradient has {} elements, expected {}",
+                l3.shape().elem_count(),
+                k + 2 * m * n
+            )
+        }
+        let (res_storage, res_layout) = self.res.storage_and_layout();
+        let Storage::Cpu(rs) = &*res_storage else {
+            bail!("daad-memory fused op backward: saved output is not on the CPU")
+        };
+        let (sh, t) = (self.shrink, self.temperature);
+        let st = match s1 {
+            CpuStorage::F32(_) => f32::storage(bwd_typed::<f32>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "bank")?,
+                contiguous(rs, res_layout, "saved output")?,
+                contiguous(s3, l3, "gradient")?,
+                mnd,
+                geom,
+                sh,
+                t,
+            )),
+            CpuStorage::F64(_) => f64::storage(bwd_typed::<f64>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "bank")?,
+                contiguous(rs, res_layout, "saved output")?,
+                contiguous(s3, l3, "gradient")?,
+                mnd,
+                geom,
+                sh,
+                t,
+            )),
+            _ => bail!("daad-memory fused op backward: f32 or f64 only, got {:?}", s1.dtype()),
+        };
+        Ok((st, Shape::from(k + n * d)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let Input::Queries = self.input else {
+            bail!("daad-memory CUDA op backward: takes queries")
+        };
+        let (res_storage, res_layout) = self.res.storage_and_layout();
+        let Storage::Cuda(rs) = &*res_storage else {
+            bail!("daad-memory CUDA op backward: saved output is not on the GPU")
+        };
+        crate::cuda::backward(s1, l1, s2, l2, rs, res_layout, s3, l3, self.shrink, self.temperature)
+    }
+}
+
+/// Applies the op: the packed output split into `(x_out, weights (M, N))` views.
+pub(crate) fn apply(
+    x: &Tensor,
+    bank: &Tensor,
+    input: Input,
+    shrink: Shrink,
+    temperature: f64,
+) -> Result<(Tensor, Tensor)> {
+    let k = x.elem_count();
+    let (n, _) = bank.dims2()?;
+    let m = match input {
+        Input::Queries => x.dim(0)?,
+        Input::Map(rates) => x.dim(0)? * rates.blocks(),
+    };
+    let packed =
+        x.contiguous()?.apply_op2(&bank.contiguous()?, AttnFwd { input, shrink, temperature })?;
+    let x_out = packed.narrow(0, 0, k)?.reshape(x.shape())?;
+    let w = packed.narrow(0, k, m * n)?.reshape((m, n))?;
+    Ok((x_out, w))
+}
+
+/// Fused sparse attention over queries (M, D).
+pub(crate) fn sparse_attention(
+    q: &Tensor,
+    bank: &Tensor,
+    shrink: Shrink,
+    temperature: f64,
+) -> Result<(Tensor, Tensor)> {
+    apply(q, bank, Input::Queries, shrink, temperature)
+}
+
+/// Fused block memory over a map (B, C, H, W): divide, attention and assemble in one op.
+pub(crate) fn block_memory(
+    f: &Tensor,
+    bank: &Tensor,
+    rates: Rates,
+    shrink: Shrink,
+    temperature: f64,
+) -> Result<(Tensor, Tensor)> {
+    apply(f, bank, Input::Map(rates), shrink, temperature)
+}
