@@ -1,0 +1,86 @@
+//! Functional entry points: dispatch between the fast CPU custom ops and candle's own ops.
+
+use crate::conv_ops::{Conv2dOp, ConvTranspose2dOp};
+use crate::im2col::ConvParams;
+use crate::{Conv2dConfig, ConvTranspose2dConfig};
+use candle_core::{DType, Result, Tensor};
+
+/// True when every tensor is a CPU f32 tensor, i.e. the custom ops apply.
+pub fn fast_path(ts: &[Option<&Tensor>]) -> bool {
+    ts.iter().flatten().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// Candle's own convolution plus bias: the fallback path and the reference in tests/benches.
+pub fn candle_conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cfg: Conv2dConfig,
+) -> Result<Tensor> {
+    let y = x.conv2d(w, cfg.padding, cfg.stride, cfg.dilation, 1)?;
+    match b {
+        Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+/// Candle's own transposed convolution plus bias: fallback path and reference.
+pub fn candle_conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cfg: ConvTranspose2dConfig,
+) -> Result<Tensor> {
+    let y = x.conv_transpose2d(w, cfg.padding, cfg.output_padding, cfg.stride, cfg.dilation)?;
+    match b {
+        Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+/// 2-D convolution of `x (B,Cin,H,W)` with `w (Cout,Cin,k,k)` and optional bias.
+pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv2dConfig) -> Result<Tensor> {
+    if !fast_path(&[Some(x), Some(w), b]) {
+        return candle_conv2d(x, w, b, cfg);
+    }
+    let (_, _, h, wd) = x.dims4()?;
+    let k = w.dim(2)?;
+    let (Some(oh), Some(ow)) = (cfg.out_size(h, k), cfg.out_size(wd, k)) else {
+        candle_core::bail!("conv2d: input {:?} too small for kernel {k} with {cfg:?}", x.dims())
+    };
+    let op = Conv2dOp {
+        p: ConvParams { k, stride: cfg.stride, pad: cfg.padding, dil: cfg.dilation },
+        out_hw: (oh, ow),
+    };
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
+        None => x.apply_op2(&w, op),
+    }
+}
+
+/// 2-D transposed convolution of `x (B,Cin,H,W)` with `w (Cin,Cout,k,k)` and optional bias.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cfg: ConvTranspose2dConfig,
+) -> Result<Tensor> {
+    if !fast_path(&[Some(x), Some(w), b]) {
+        return candle_conv_transpose2d(x, w, b, cfg);
+    }
+    let (_, _, h, wd) = x.dims4()?;
+    let k = w.dim(2)?;
+    let (Some(oh), Some(ow)) = (cfg.out_size(h, k), cfg.out_size(wd, k)) else {
+        candle_core::bail!("conv_transpose2d: empty output for input {:?} with {cfg:?}", x.dims())
+    };
+    let op = ConvTranspose2dOp {
+        p: ConvParams { k, stride: cfg.stride, pad: cfg.padding, dil: cfg.dilation },
+        out_hw: (oh, ow),
+    };
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
+        None => x.apply_op2(&w, op),
+    }
+}
