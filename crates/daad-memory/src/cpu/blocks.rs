@@ -28,24 +28,38 @@ impl BlockGeom {
 
     /// Queries (B*Q, D) from the map `f`.
     pub(crate) fn gather<T: Copy + Send + Sync>(&self, f: &[T], q: &mut [T]) {
+        self.gather_then(f, q, |_| ());
+    }
+
+    /// Queries (B*Q, D) from the map `f`, calling `then` on each row while it is in cache.
+    pub(crate) fn gather_then<T, R, F>(&self, f: &[T], q: &mut [T], then: F) -> Vec<R>
+    where
+        T: Copy + Send + Sync,
+        R: Send,
+        F: Fn(&[T]) -> R + Sync,
+    {
         let (_, c, h, w) = self.shape;
         let Rates { h: rh, w: rw, c: rc } = self.rates;
         let (cb, hb, wb) = (c / rc, h / rh, w / rw);
         let d = cb * hb * wb;
-        q.par_chunks_mut(d).enumerate().for_each(|(row, qr)| {
-            let ic = row % rc;
-            let iw = (row / rc) % rw;
-            let ih = (row / (rc * rw)) % rh;
-            let b = row / (rc * rw * rh);
-            for cc in 0..cb {
-                let plane = (b * c + ic * cb + cc) * h * w;
-                for y in 0..hb {
-                    let src = plane + (ih * hb + y) * w + iw * wb;
-                    let dst = (cc * hb + y) * wb;
-                    qr[dst..dst + wb].copy_from_slice(&f[src..src + wb]);
+        q.par_chunks_mut(d)
+            .enumerate()
+            .map(|(row, qr)| {
+                let ic = row % rc;
+                let iw = (row / rc) % rw;
+                let ih = (row / (rc * rw)) % rh;
+                let b = row / (rc * rw * rh);
+                for cc in 0..cb {
+                    let plane = (b * c + ic * cb + cc) * h * w;
+                    for y in 0..hb {
+                        let src = plane + (ih * hb + y) * w + iw * wb;
+                        let dst = (cc * hb + y) * wb;
+                        qr[dst..dst + wb].copy_from_slice(&f[src..src + wb]);
+                    }
                 }
-            }
-        });
+                then(qr)
+            })
+            .collect()
     }
 
     /// The map from queries `q` (B*Q, D) into `f` (inverse of [`Self::gather`]).

@@ -67,9 +67,12 @@ fn par() -> Parallelism {
 
 /// `sqrt(|row|^2 + NORM_EPS)` for each row of `x` (rows, d), accumulated in f64.
 pub(crate) fn row_norms<T: Real>(x: &[T], d: usize) -> Vec<f64> {
-    x.par_chunks(d)
-        .map(|r| (r.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>() + NORM_EPS).sqrt())
-        .collect()
+    x.par_chunks(d).map(row_norm).collect()
+}
+
+/// `sqrt(|r|^2 + NORM_EPS)`, accumulated in f64.
+pub(crate) fn row_norm<T: Real>(r: &[T]) -> f64 {
+    (r.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>() + NORM_EPS).sqrt()
 }
 
 /// `dst (m x n) := beta_dst * dst + lhs (m x k) * rhs (k x n)`, all strides in elements.
@@ -205,105 +208,140 @@ pub(crate) fn shrink_softmax_bwd_row<T: Real>(g: &mut [T], p: &[T], w: &[T], shr
     }
 }
 
-/// Forward over queries `q` (m, d) and `bank` (n, d): fills `out` (m, d) = w bank, `w` (m, n)
-/// (shrunk weights) and `p` (m, n) (softmax before the drop, kept for backward).
+/// `p = softmax(s * inv_t)` for one row. Forward and backward both call this, so the drop
+/// mask recomputed in backward is bit-identical to the forward's.
+pub(crate) fn softmax_row<T: Real>(s: &[T], inv_t: T, p: &mut [T]) {
+    let mut max = T::from_f64(f64::NEG_INFINITY);
+    for (pj, &sj) in p.iter_mut().zip(s) {
+        *pj = sj * inv_t;
+        if *pj > max {
+            max = *pj;
+        }
+    }
+    let mut sum = T::ZERO;
+    for pj in p.iter_mut() {
+        *pj = (*pj - max).exp();
+        sum += *pj;
+    }
+    let inv = T::ONE / sum;
+    p.iter_mut().for_each(|v| *v = *v * inv);
+}
+
+/// Forward over queries `q` (m, d) with row norms `nq` and `bank` (n, d): fills `out` (m, d)
+/// = w bank, `w` (m, n) (shrunk weights) and `s` (m, n) (cosine similarities, kept for
+/// backward).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_core<T: Real>(
-    q: &[T],
+    (q, nq): (&[T], &[f64]),
     bank: &[T],
     (m, n, d): (usize, usize, usize),
     shrink: Shrink,
     temperature: f64,
     out: &mut [T],
     w: &mut [T],
-    p: &mut [T],
+    s: &mut [T],
 ) {
     debug_assert!(q.len() == m * d && bank.len() == n * d && out.len() == m * d);
-    debug_assert!(w.len() == m * n && p.len() == m * n);
-    let nq = row_norms(q, d);
+    debug_assert!(w.len() == m * n && s.len() == m * n && nq.len() == m);
     let inv_nm: Vec<T> = row_norms(bank, d).iter().map(|v| T::from_f64(1.0 / v)).collect();
-    // raw dots q M^T into p, then cosine / T, softmax and shrinkage row by row
+    // raw dots q M^T into s, then cosine, softmax and shrinkage row by row
     unsafe {
-        matmul(m, n, d, p.as_mut_ptr(), n, false, q.as_ptr(), (d, 1), bank.as_ptr(), (1, d));
+        matmul(m, n, d, s.as_mut_ptr(), n, false, q.as_ptr(), (d, 1), bank.as_ptr(), (1, d));
     }
-    p.par_chunks_mut(n).zip(w.par_chunks_mut(n)).zip(nq.par_iter()).for_each(|((p, w), &nqi)| {
-        let scale = T::from_f64(1.0 / (nqi * temperature));
-        let mut max = T::from_f64(f64::NEG_INFINITY);
-        for (pj, &inm) in p.iter_mut().zip(&inv_nm) {
-            *pj = *pj * scale * inm;
-            if *pj > max {
-                max = *pj;
+    let inv_t = T::from_f64(1.0 / temperature);
+    s.par_chunks_mut(n).zip(w.par_chunks_mut(n)).zip(nq.par_iter()).for_each_init(
+        || vec![T::ZERO; n],
+        |p, ((s, w), &nqi)| {
+            let inq = T::from_f64(1.0 / nqi);
+            for (sj, &inm) in s.iter_mut().zip(&inv_nm) {
+                *sj = *sj * inq * inm;
             }
-        }
-        let mut sum = T::ZERO;
-        for pj in p.iter_mut() {
-            *pj = (*pj - max).exp();
-            sum += *pj;
-        }
-        let inv = T::ONE / sum;
-        p.iter_mut().for_each(|v| *v = *v * inv);
-        shrink_row(p, w, shrink);
-    });
+            softmax_row(s, inv_t, p);
+            shrink_row(p, w, shrink);
+        },
+    );
     unsafe {
         matmul(m, d, n, out.as_mut_ptr(), d, false, w.as_ptr(), (n, 1), bank.as_ptr(), (d, 1));
     }
 }
 
-/// Backward over queries: given the forward's `w`, `p` and the upstream gradients `g_out`
-/// (m, d) and `g_w` (m, n), fills `gq` (m, d) and `gbank` (n, d).
+/// Backward over queries. `qg` (2m, d) stacks the queries and the upstream gradient of the
+/// output (one buffer, so the bank gradient is a single product); `nq` are the query norms,
+/// `(w, s)` the forward's weights and similarities, `g_w` (m, n) the upstream gradient of the
+/// weights. Fills `gq` (m, d) and `gbank` (n, d).
+///
+/// With a = q/|q|, b = M/|M|, s = a.b and gs = dL/ds: dL/dq_i = sum_j gs_ij M_j/(|q_i||M_j|)
+/// - q_i c_i/|q_i|^2 with c_i = sum_j gs_ij s_ij (and the same for the bank with column
+/// sums), so the normalisation backward needs no extra pass over (m, d) or (n, d) buffers:
+/// the correction is written first and the products accumulate onto it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_core<T: Real>(
-    q: &[T],
+    (qg, nq): (&[T], &[f64]),
     bank: &[T],
     (m, n, d): (usize, usize, usize),
     shrink: Shrink,
     temperature: f64,
-    (w, p): (&[T], &[T]),
-    (g_out, g_w): (&[T], &[T]),
+    (w, s): (&[T], &[T]),
+    g_w: &[T],
     gq: &mut [T],
     gbank: &mut [T],
 ) {
-    let nq = row_norms(q, d);
+    let (q, g_out) = qg.split_at(m * d);
     let nm = row_norms(bank, d);
-    // g = dL/dw = G_out M^T + G_w
-    let mut g = g_w.to_vec();
+    // lg = [g ; W] (2m, n) with g = dL/dw = G_out M^T + G_w, turned into the scaled dL/ds below
+    let mut lg = vec![T::ZERO; 2 * m * n];
+    lg[..m * n].copy_from_slice(g_w);
+    lg[m * n..].copy_from_slice(w);
     unsafe {
-        matmul(m, n, d, g.as_mut_ptr(), n, true, g_out.as_ptr(), (d, 1), bank.as_ptr(), (1, d));
+        matmul(m, n, d, lg.as_mut_ptr(), n, true, g_out.as_ptr(), (d, 1), bank.as_ptr(), (1, d));
     }
-    // g := dL/ds / (|q_i| |M_j|), s the cosine similarities
-    let inv_t = 1.0 / temperature;
+    let inv_t = T::from_f64(1.0 / temperature);
     let inv_nm: Vec<f64> = nm.iter().map(|v| 1.0 / v).collect();
-    g.par_chunks_mut(n).zip(w.par_chunks(n).zip(p.par_chunks(n))).zip(nq.par_iter()).for_each(
-        |((gr, (w, p)), &nqi)| {
-            shrink_softmax_bwd_row(gr, p, w, shrink);
-            let s = inv_t / nqi;
-            for (gj, &inm) in gr.iter_mut().zip(&inv_nm) {
-                *gj = *gj * T::from_f64(s * inm);
-            }
+    // per row: dL/ds (kept in `gs` scaled by s for the column sums) and c_i
+    let mut gss = vec![T::ZERO; m * n];
+    let c: Vec<f64> = lg[..m * n]
+        .par_chunks_mut(n)
+        .zip(gss.par_chunks_mut(n))
+        .zip(w.par_chunks(n).zip(s.par_chunks(n)))
+        .zip(nq.par_iter())
+        .map_init(
+            || vec![T::ZERO; n],
+            |p, (((gr, gsr), (w, s)), &nqi)| {
+                softmax_row(s, inv_t, p);
+                shrink_softmax_bwd_row(gr, p, w, shrink);
+                let mut ci = 0f64;
+                for j in 0..n {
+                    let gs = gr[j] * inv_t;
+                    gsr[j] = gs * s[j];
+                    ci += gsr[j].to_f64();
+                    gr[j] = gs * T::from_f64(inv_nm[j] / nqi);
+                }
+                ci
+            },
+        )
+        .collect();
+    let mut e = vec![0f64; n];
+    for row in gss.chunks(n) {
+        for (ej, v) in e.iter_mut().zip(row) {
+            *ej += v.to_f64();
+        }
+    }
+    // corrections first, products accumulate onto them
+    gq.par_chunks_mut(d).zip(q.par_chunks(d)).zip(c.par_iter().zip(nq.par_iter())).for_each(
+        |((gx, x), (&ci, &nx))| {
+            let k = T::from_f64(-ci / (nx * nx));
+            gx.iter_mut().zip(x).for_each(|(a, &b)| *a = b * k);
+        },
+    );
+    gbank.par_chunks_mut(d).zip(bank.par_chunks(d)).zip(e.par_iter().zip(nm.par_iter())).for_each(
+        |((gx, x), (&ej, &nx))| {
+            let k = T::from_f64(-ej / (nx * nx));
+            gx.iter_mut().zip(x).for_each(|(a, &b)| *a = b * k);
         },
     );
     unsafe {
-        // gA = g M ; gB = g^T Q (the |x| factors are folded into g)
-        matmul(m, d, n, gq.as_mut_ptr(), d, false, g.as_ptr(), (n, 1), bank.as_ptr(), (d, 1));
-        matmul(n, d, m, gbank.as_mut_ptr(), d, false, g.as_ptr(), (1, n), q.as_ptr(), (d, 1));
-    }
-    // normalisation backward: dx = gA - x <x, gA> / |x|^2
-    let norm_bwd = |gx: &mut [T], x: &[T], nx: f64| {
-        let dot: f64 = gx.iter().zip(x).map(|(a, b)| a.to_f64() * b.to_f64()).sum();
-        let c = T::from_f64(dot / (nx * nx));
-        gx.iter_mut().zip(x).for_each(|(a, &b)| *a = *a - b * c);
-    };
-    gq.par_chunks_mut(d)
-        .zip(q.par_chunks(d))
-        .zip(nq.par_iter())
-        .for_each(|((gx, x), &nx)| norm_bwd(gx, x, nx));
-    gbank
-        .par_chunks_mut(d)
-        .zip(bank.par_chunks(d))
-        .zip(nm.par_iter())
-        .for_each(|((gx, x), &nx)| norm_bwd(gx, x, nx));
-    // + W^T G_out (the mixing product's gradient)
-    unsafe {
-        matmul(n, d, m, gbank.as_mut_ptr(), d, true, w.as_ptr(), (1, n), g_out.as_ptr(), (d, 1));
+        // dq += G1 M ; dM += [G1 ; W]^T [Q ; G_out]
+        matmul(m, d, n, gq.as_mut_ptr(), d, true, lg.as_ptr(), (n, 1), bank.as_ptr(), (d, 1));
+        matmul(n, d, 2 * m, gbank.as_mut_ptr(), d, true, lg.as_ptr(), (1, n), qg.as_ptr(), (d, 1));
     }
 }

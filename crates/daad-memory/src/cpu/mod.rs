@@ -2,11 +2,11 @@
 //! rayon over query rows and `gemm` for the products, and its own backward (a second custom
 //! op, so gradients reach the queries and the bank).
 //!
-//! The forward op returns one flat packed tensor `[x_out | w | p]`: the mixed queries (or,
-//! for the block op, the assembled map), the shrunk weights (M, N) and the softmax before
-//! the drop (M, N). `p` is kept because the softmax backward needs it at the dropped entries
-//! too; saving it (M*N, small next to M*D) avoids recomputing the (M, N, D) similarity product
-//! in backward. Callers see contiguous views (narrow + reshape) of `x_out` and `w`, so no
+//! The forward op returns one flat packed tensor `[x_out | w | s]`: the mixed queries (or,
+//! for the block op, the assembled map), the shrunk weights (M, N) and the cosine similarities
+//! (M, N). `s` is kept because the softmax backward needs p = softmax(s/T) at the dropped
+//! entries too, and s itself for the normalisation backward; saving it (M*N, small next to
+//! M*D) avoids recomputing the (M, N, D) similarity product in backward. Callers see contiguous views (narrow + reshape) of `x_out` and `w`, so no
 //! copies are made. The block op reads the (B, C, H, W) map directly (gather / scatter in
 //! [`crate::divide`]'s order) and so saves the divide / assemble tensors and their backward.
 
@@ -18,7 +18,7 @@ use candle_core::{
 };
 
 pub(crate) use blocks::BlockGeom;
-use math::{backward_core, forward_core, Real};
+use math::{backward_core, forward_core, row_norm, row_norms, Real};
 
 use crate::config::{Rates, Shrink};
 use crate::error::Result;
@@ -80,15 +80,18 @@ fn fwd_typed<T: Real>(
 ) -> Vec<T> {
     let (m, n, d) = mnd;
     let mut packed = vec![T::ZERO; x.len() + 2 * m * n];
-    let (x_out, wp) = packed.split_at_mut(x.len());
-    let (w, p) = wp.split_at_mut(m * n);
+    let (x_out, ws) = packed.split_at_mut(x.len());
+    let (w, s) = ws.split_at_mut(m * n);
     match geom {
-        None => forward_core(x, bank, mnd, shrink, temperature, x_out, w, p),
+        None => {
+            let nq = row_norms(x, d);
+            forward_core((x, &nq), bank, mnd, shrink, temperature, x_out, w, s)
+        }
         Some(geom) => {
             let mut q = vec![T::ZERO; m * d];
-            geom.gather(x, &mut q);
+            let nq = geom.gather_then(x, &mut q, row_norm);
             let mut out = vec![T::ZERO; m * d];
-            forward_core(&q, bank, mnd, shrink, temperature, &mut out, w, p);
+            forward_core((&q, &nq), bank, mnd, shrink, temperature, &mut out, w, s);
             geom.scatter(&out, x_out);
         }
     }
@@ -108,19 +111,25 @@ fn bwd_typed<T: Real>(
 ) -> Vec<T> {
     let (m, n, d) = mnd;
     let k = x.len();
-    let wp = (&res[k..k + m * n], &res[k + m * n..k + 2 * m * n]);
+    let ws = (&res[k..k + m * n], &res[k + m * n..k + 2 * m * n]);
     let g_w = &grad[k..k + m * n];
     let mut packed = vec![T::ZERO; k + n * d];
     let (gx, gbank) = packed.split_at_mut(k);
+    // [q ; dL/d out] stacked in one buffer
+    let mut qg = vec![T::ZERO; 2 * m * d];
+    let (q, g_out) = qg.split_at_mut(m * d);
     match geom {
-        None => backward_core(x, bank, mnd, shrink, temperature, wp, (&grad[..k], g_w), gx, gbank),
+        None => {
+            q.copy_from_slice(x);
+            g_out.copy_from_slice(&grad[..k]);
+            let nq = row_norms(q, d);
+            backward_core((&qg, &nq), bank, mnd, shrink, temperature, ws, g_w, gx, gbank);
+        }
         Some(geom) => {
-            let mut q = vec![T::ZERO; m * d];
-            geom.gather(x, &mut q);
-            let mut g_out = vec![T::ZERO; m * d];
-            geom.gather(&grad[..k], &mut g_out);
+            let nq = geom.gather_then(x, q, row_norm);
+            geom.gather(&grad[..k], g_out);
             let mut gq = vec![T::ZERO; m * d];
-            backward_core(&q, bank, mnd, shrink, temperature, wp, (&g_out, g_w), &mut gq, gbank);
+            backward_core((&qg, &nq), bank, mnd, shrink, temperature, ws, g_w, &mut gq, gbank);
             geom.scatter(&gq, gx);
         }
     }
