@@ -36,5 +36,12 @@ pub fn candle_activation(x: &Tensor, act: Activation) -> Result<Tensor> {
 
 /// Applies `act` to `x` (any shape).
 pub fn activation(x: &Tensor, act: Activation) -> Result<Tensor> {
-    candle_activation(x, act)
+    if act == Activation::Identity {
+        return Ok(x.clone());
+    }
+    if crate::ops::fast_path(&[Some(x)]) {
+        x.contiguous()?.apply_op1(crate::fused::ActOp(act))
+    } else {
+        candle_activation(x, act)
+    }
 }

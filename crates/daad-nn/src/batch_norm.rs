@@ -2,7 +2,10 @@
 //! variance, running stats updated in place in train mode) and an optionally fused activation.
 
 use crate::activation::{activation, Activation};
+use crate::fused::{BnActOp, BnStats};
+use crate::ops::fast_path;
 use candle_core::{DType, ModuleT, Result, Tensor, Var};
+use std::sync::{Arc, Mutex};
 
 /// Batch normalisation over `(B, C, H, W)`; vars "weight", "bias", "running_mean", "running_var".
 #[derive(Debug, Clone)]
@@ -75,8 +78,42 @@ impl BatchNorm2d {
 
     /// Normalises `x` (batch stats when `train`, running stats otherwise) then applies `act`.
     pub fn forward_act(&self, x: &Tensor, train: bool, act: Activation) -> Result<Tensor> {
-        let y = self.candle_forward(x, train)?;
-        activation(&y, act)
+        let (b, c, h, w) = x.dims4()?;
+        if c != self.num_features() {
+            candle_core::bail!(
+                "BatchNorm2d: input {:?} has {c} channels, the layer has {}",
+                x.dims(),
+                self.num_features()
+            )
+        }
+        let fast = fast_path(&[Some(x), Some(&self.weight), Some(&self.bias)])
+            && self.running_mean.dtype() == DType::F32;
+        if !fast {
+            let y = self.candle_forward(x, train)?;
+            return activation(&y, act);
+        }
+        let stats = Arc::new(Mutex::new(BnStats::default()));
+        let fixed = if train {
+            None
+        } else {
+            Some((
+                self.running_mean.as_tensor().to_vec1::<f32>()?,
+                self.running_var.as_tensor().to_vec1::<f32>()?,
+            ))
+        };
+        let op = BnActOp { eps: self.eps, act, fixed, stats: stats.clone() };
+        let y =
+            x.contiguous()?.apply_op3(&self.weight.contiguous()?, &self.bias.contiguous()?, op)?;
+        if train {
+            let st = stats.lock().expect("bn stats lock").clone();
+            let dev = x.device();
+            self.update_running(
+                &Tensor::from_vec(st.mean, c, dev)?,
+                &Tensor::from_vec(st.var, c, dev)?,
+                b * h * w,
+            )?;
+        }
+        Ok(y)
     }
 
     /// Reference path built from candle tensor ops (fallback for non-CPU/f32).

@@ -31,6 +31,7 @@ pub mod conv;
 mod conv_ops;
 pub mod conv_transpose;
 pub mod error;
+mod fused;
 mod im2col;
 pub mod ops;
 
