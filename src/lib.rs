@@ -3,7 +3,18 @@
 //! This facade re-exports the workspace's crates, one module per stage of the paper's figure 3:
 //! [`data`] feeds images, [`memory`] is the block-wise memory op, [`nn`] the fast layers,
 //! [`model`] the networks, [`train`] the training loop and [`eval`] the scores and metrics.
+//! [`pipeline`] ties them into what the `daad` CLI and `cargo xtask` run: train, test, predict.
+//!
+//! ```no_run
+//! let device = daad::pipeline::default_device();
+//! let preds = daad::pipeline::predict("runs/cap".as_ref(), &["photo.png".into()], "out".as_ref(), None, &device)?;
+//! println!("{} -> {:?} ({:.3})", preds[0].path.display(), preds[0].verdict, preds[0].score);
+//! # Ok::<(), daad::Error>(())
+//! ```
 #![warn(missing_docs)]
+
+mod error;
+pub mod pipeline;
 
 pub use daad_data as data;
 pub use daad_eval as eval;
@@ -11,3 +22,4 @@ pub use daad_memory as memory;
 pub use daad_model as model;
 pub use daad_nn as nn;
 pub use daad_train as train;
+pub use error::{Error, Result};

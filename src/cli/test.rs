@@ -1,10 +1,77 @@
-//! `daad test`.
+//! `daad test`: a trained run on a category's test split -> DIR/metrics.json and a summary.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use daad::pipeline::{self, Scaling, ScoreKind, TestOptions, DEFAULT_MAX_HEATMAPS};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `daad test`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Run folder written by `daad train --out RUN`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Dataset root in MVTec AD layout (ROOT/CATEGORY/test/...).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Category folder under the root.
+    #[arg(long)]
+    pub category: String,
+    /// Output folder for metrics.json, scores.csv, roc.png and heatmaps/ [default: RUN/test-CATEGORY].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Score scaling: test-set (min-max over the test set, the paper's protocol) or stored (the
+    /// run's calibration on held-out normal images, what `predict` uses).
+    #[arg(long, default_value = "test-set")]
+    pub scaling: String,
+    /// Score that ranks the images: fused (g R + (1 - g) L), r (reconstruction only) or l (alignment only).
+    #[arg(long, default_value = "fused")]
+    pub score: String,
+    /// Threshold to report instead of the F1-max one.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Heatmap PNGs to write (defects first; 0 = none).
+    #[arg(long, default_value_t = DEFAULT_MAX_HEATMAPS)]
+    pub heatmaps: usize,
+}
 
 /// Runs `daad test`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`daad test` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !args.data.is_dir() {
+        bail!(
+            "data folder {} does not exist: pass the dataset root in MVTec layout that the run was trained on",
+            args.data.display()
+        );
+    }
+    let scaling: Scaling = args.scaling.parse()?;
+    let score: ScoreKind = args.score.parse()?;
+    let out = args.out.clone().unwrap_or_else(|| args.run.join(format!("test-{}", args.category)));
+    let opts = TestOptions {
+        run: args.run.clone(),
+        data_root: args.data.clone(),
+        category: args.category.clone(),
+        out,
+        scaling,
+        score,
+        threshold: args.threshold,
+        max_heatmaps: args.heatmaps,
+    };
+    let device = pipeline::default_device();
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{spinner} testing [{elapsed_precise}] {bar:30} {pos}/{len} images (eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    let report = pipeline::test(&opts, &device, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .with_context(|| {
+        format!("testing run {} on {}/{}", args.run.display(), args.data.display(), args.category)
+    })?;
+    bar.finish_and_clear();
+    println!("{}", report.summary);
+    Ok(())
 }

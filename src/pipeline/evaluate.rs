@@ -1,0 +1,439 @@
+//! [`test`]: a trained run on a category's test split. Raw R(x), L(x) and error maps from the
+//! model, scaled and fused per [`Scaling`] and [`ScoreKind`], measured with daad-eval, written as
+//! `metrics.json` (DESIGN.md schema), `scores.csv`, `roc.png` and heatmap PNGs.
+
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use candle_core::Device;
+use daad_data::{mvtec, Preprocess, Sample};
+use daad_eval::{
+    AnomalyMap, AnomalyMapConfig, EvalConfig, Evaluation, Evaluator, HeatmapOptions, HeatmapRange,
+    ImageRecord, Mask, Metrics, MinMax, ReportPaths, RunInfo, ScalingMode, ScoreScaling,
+};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{create_dir, infer_all, load_run, safe_stem};
+use crate::error::{Error, Result};
+
+/// Default number of heatmap PNGs `daad test` writes.
+pub const DEFAULT_MAX_HEATMAPS: usize = 16;
+
+/// Images per forward pass at test time **(choice)**: large enough to keep the device busy,
+/// small enough for 256 px DAAD+ on a few GB.
+pub const INFER_BATCH: usize = 16;
+
+/// Where the min-max statistics of the scores come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scaling {
+    /// Min-max over the test set itself: the paper's protocol (what `reproduce` uses).
+    TestSet,
+    /// The calibration stored in the run (held-out normal images): what a deployment sees.
+    Stored,
+}
+
+impl fmt::Display for Scaling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scaling::TestSet => "test-set",
+            Scaling::Stored => "stored",
+        })
+    }
+}
+
+impl FromStr for Scaling {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "test-set" | "testset" | "test" => Ok(Scaling::TestSet),
+            "stored" | "calibration" => Ok(Scaling::Stored),
+            other => Err(Error::option("--scaling", format!("`{other}`: use test-set or stored"))),
+        }
+    }
+}
+
+/// Which score ranks the images (Table 5's score columns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreKind {
+    /// A(x) = g R + (1 - g) L with the run's g (R alone without a discriminator).
+    Fused,
+    /// R(x) only.
+    Reconstruction,
+    /// L(x) only (needs a discriminator).
+    Alignment,
+}
+
+impl fmt::Display for ScoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScoreKind::Fused => "fused",
+            ScoreKind::Reconstruction => "r",
+            ScoreKind::Alignment => "l",
+        })
+    }
+}
+
+impl FromStr for ScoreKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "fused" | "a" => Ok(ScoreKind::Fused),
+            "r" | "rec" | "reconstruction" => Ok(ScoreKind::Reconstruction),
+            "l" | "ali" | "alignment" => Ok(ScoreKind::Alignment),
+            other => Err(Error::option("--score", format!("`{other}`: use fused, r or l"))),
+        }
+    }
+}
+
+/// The `daad test` flags as values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestOptions {
+    /// The run folder written by `daad train`.
+    pub run: PathBuf,
+    /// Dataset root in MVTec AD layout.
+    pub data_root: PathBuf,
+    /// Category folder under the root.
+    pub category: String,
+    /// Output folder (metrics.json, scores.csv, roc.png, heatmaps/).
+    pub out: PathBuf,
+    /// Score scaling.
+    pub scaling: Scaling,
+    /// Score to rank by.
+    pub score: ScoreKind,
+    /// Reported threshold; overrides the F1-max one.
+    pub threshold: Option<f64>,
+    /// At most this many heatmap PNGs (0 = none).
+    pub max_heatmaps: usize,
+}
+
+impl TestOptions {
+    /// The paper's protocol (test-set scaling, fused score) with the default number of heatmaps.
+    pub fn new(
+        run: impl Into<PathBuf>,
+        data_root: impl Into<PathBuf>,
+        category: impl Into<String>,
+        out: impl Into<PathBuf>,
+    ) -> Self {
+        TestOptions {
+            run: run.into(),
+            data_root: data_root.into(),
+            category: category.into(),
+            out: out.into(),
+            scaling: Scaling::TestSet,
+            score: ScoreKind::Fused,
+            threshold: None,
+            max_heatmaps: DEFAULT_MAX_HEATMAPS,
+        }
+    }
+}
+
+/// What [`test`] measured and wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestReport {
+    /// The contents of metrics.json.
+    pub metrics: Metrics,
+    /// Everything daad-eval computed (scores, ROC curve, F1-max, images/s).
+    pub evaluation: Evaluation,
+    /// metrics.json, scores.csv and roc.png.
+    pub paths: ReportPaths,
+    /// The heatmap PNGs written.
+    pub heatmaps: Vec<PathBuf>,
+    /// The scaling used.
+    pub scaling: Scaling,
+    /// The score used.
+    pub score: ScoreKind,
+    /// Wall-clock seconds of the whole test (loading included).
+    pub seconds: f64,
+    /// A short human-readable summary (a markdown table).
+    pub summary: String,
+}
+
+/// The folder for cached preprocessed test images **(choice)**: `ROOT/.daad-cache` (shared by
+/// every run that tests on this dataset; hidden, so not taken for a category), else `OUT/.daad-cache`
+/// when the dataset is read-only.
+fn cache_dir(data_root: &Path, out: &Path) -> Option<PathBuf> {
+    [data_root.join(".daad-cache"), out.join(".daad-cache")]
+        .into_iter()
+        .find(|d| std::fs::create_dir_all(d).is_ok())
+}
+
+/// The stored calibration as daad-eval's scaling for `score`.
+fn stored_scaling(run: &daad_train::Run, score: ScoreKind) -> Result<ScoreScaling> {
+    let cal = run.calibration().ok_or_else(|| Error::NoCalibration { path: run.dir.clone() })?;
+    let r = MinMax { min: cal.r_min, max: cal.r_max };
+    let l = match (cal.l_min, cal.l_max) {
+        (Some(min), Some(max)) => Some(MinMax { min, max }),
+        _ => None,
+    };
+    Ok(match score {
+        ScoreKind::Fused => ScoreScaling { r, l, gamma: cal.gamma },
+        ScoreKind::Reconstruction => ScoreScaling { r, l: None, gamma: 1.0 },
+        ScoreKind::Alignment => ScoreScaling {
+            r: l.ok_or_else(|| Error::NoAlignment {
+                path: run.dir.clone(),
+                variant: run.config.model.variant.name().to_string(),
+            })?,
+            l: None,
+            gamma: 1.0,
+        },
+    })
+}
+
+/// Order in which test images get heatmaps: defects round-robin (so every defect type shows),
+/// then normal images.
+fn heatmap_order(samples: &[Sample]) -> Vec<usize> {
+    let mut defects: Vec<&str> =
+        samples.iter().filter(|s| s.label.is_anomalous()).map(|s| s.defect.as_str()).collect();
+    defects.sort_unstable();
+    defects.dedup();
+    let groups: Vec<Vec<usize>> = defects
+        .iter()
+        .map(|d| (0..samples.len()).filter(|&i| samples[i].defect == *d).collect())
+        .collect();
+    let mut order = Vec::new();
+    for k in 0..groups.iter().map(Vec::len).max().unwrap_or(0) {
+        order.extend(groups.iter().filter_map(|g| g.get(k).copied()));
+    }
+    order.extend((0..samples.len()).filter(|&i| !samples[i].label.is_anomalous()));
+    order
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+}
+
+/// Evaluates the run `opts.run` on the test split of `opts.category` and writes the reports into
+/// `opts.out`; `progress(done, total)` is called as test images pass through the model.
+pub fn test(
+    opts: &TestOptions,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<TestReport> {
+    let t0 = Instant::now();
+    if let Some(t) = opts.threshold.filter(|t| !t.is_finite()) {
+        return Err(Error::option("--threshold", format!("{t} is not a finite number")));
+    }
+    let run = load_run(&opts.run, device)?;
+    let cfg = &run.config;
+    let has_l = run.model.has_discriminator();
+    if opts.score == ScoreKind::Alignment && !has_l {
+        return Err(Error::NoAlignment {
+            path: run.dir.clone(),
+            variant: cfg.model.variant.name().to_string(),
+        });
+    }
+    let index = mvtec::index_category(&opts.data_root, &opts.category)?;
+    let out = create_dir(&opts.out)?;
+    let size = cfg.model.image_size;
+    let pre = Preprocess::new(size);
+    let samples = &index.test;
+    let paths: Vec<PathBuf> = samples.iter().map(|s| s.image.clone()).collect();
+    let images = pre.load_images(&paths, cache_dir(&opts.data_root, &out).as_deref())?;
+    let has_masks = samples.iter().any(|s| s.mask.is_some());
+    let masks =
+        if has_masks { Some(Mask::batch_from_tensor(&pre.load_masks(samples)?)?) } else { None };
+    tracing::info!(
+        "{} test images of {}/{} at {size} px ({} anomalous, masks: {has_masks}) loaded in {:.1}s",
+        samples.len(),
+        opts.data_root.display(),
+        opts.category,
+        samples.iter().filter(|s| s.label.is_anomalous()).count(),
+        t0.elapsed().as_secs_f64()
+    );
+
+    let raw = infer_all(&run.model, &images, device, INFER_BATCH, progress)?;
+    drop(images);
+    let map_cfg = AnomalyMapConfig::default();
+    let maps: Vec<AnomalyMap> =
+        raw.maps.par_iter().map(|m| m.postprocess(&map_cfg, None)).collect();
+
+    let (r_col, l_col): (Vec<f64>, Option<Vec<f64>>) = match opts.score {
+        ScoreKind::Fused => (raw.r.clone(), raw.l.clone()),
+        ScoreKind::Reconstruction => (raw.r.clone(), None),
+        ScoreKind::Alignment => (
+            raw.l.clone().ok_or_else(|| Error::NoAlignment {
+                path: run.dir.clone(),
+                variant: cfg.model.variant.name().to_string(),
+            })?,
+            None,
+        ),
+    };
+    let scaling = match opts.scaling {
+        Scaling::TestSet => ScalingMode::TestSet,
+        Scaling::Stored => ScalingMode::Stored(stored_scaling(&run, opts.score)?),
+    };
+    let mut evaluator = Evaluator::new(EvalConfig {
+        scaling,
+        gamma: cfg.model.gamma,
+        threshold: opts.threshold,
+        ..EvalConfig::default()
+    });
+    let mut masks = masks.map(|m| m.into_iter().map(Some).collect::<Vec<_>>());
+    for (i, (s, map)) in samples.iter().zip(maps.iter()).enumerate() {
+        // Only defects with a ground_truth folder have a real mask; the rest stay None (the
+        // evaluator treats a normal image without a mask as all-normal).
+        let mask = if s.mask.is_some() { masks.as_mut().and_then(|m| m[i].take()) } else { None };
+        evaluator.update(ImageRecord {
+            path: s.image.clone(),
+            anomalous: s.label.is_anomalous(),
+            defect: s.defect.clone(),
+            r: r_col[i],
+            l: l_col.as_ref().map(|l| l[i]),
+            map: Some(map.clone()),
+            mask,
+        })?;
+    }
+    evaluator.add_timing(samples.len(), raw.seconds);
+    let evaluation = evaluator.compute()?;
+    let info = RunInfo {
+        category: opts.category.clone(),
+        variant: cfg.model.variant.name().to_string(),
+        preset: cfg.train.preset.name().to_string(),
+        image_size: size,
+        epochs: run.state.epochs_done,
+    };
+    let paths_written = evaluation.write_reports(&out, &info, evaluator.records())?;
+    let metrics = evaluation.metrics(&info);
+
+    let heatmaps = write_heatmaps(samples, &maps, opts.max_heatmaps, &out.join("heatmaps"))?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let summary = summarize(opts, &metrics, &evaluation, &paths_written, heatmaps.len(), seconds);
+    tracing::info!(
+        "test of {} on {}/{} done in {seconds:.1}s",
+        run.dir.display(),
+        opts.data_root.display(),
+        opts.category
+    );
+    Ok(TestReport {
+        metrics,
+        evaluation,
+        paths: paths_written,
+        heatmaps,
+        scaling: opts.scaling,
+        score: opts.score,
+        seconds,
+        summary,
+    })
+}
+
+/// Writes up to `max` heatmap overlays (at each image's original size, the ground-truth
+/// contour in green) into `dir`. The colour range is shared by all test images **(choice)**, so
+/// normal images look cold and the colours compare across images.
+fn write_heatmaps(
+    samples: &[Sample],
+    maps: &[AnomalyMap],
+    max: usize,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    if max == 0 || maps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for m in maps {
+        let (a, b) = m.range()?;
+        lo = lo.min(a);
+        hi = hi.max(b);
+    }
+    let opts = HeatmapOptions {
+        range: HeatmapRange::Fixed { min: lo, max: hi },
+        ..HeatmapOptions::default()
+    };
+    create_dir(dir)?;
+    let chosen: Vec<usize> = heatmap_order(samples).into_iter().take(max).collect();
+    chosen
+        .par_iter()
+        .map(|&i| {
+            let s = &samples[i];
+            let path = dir.join(format!(
+                "{}_{}.png",
+                safe_stem(Path::new(&s.defect)),
+                safe_stem(&s.image)
+            ));
+            let mask = s.mask.as_deref().map(Mask::from_png).transpose()?;
+            daad_eval::write_heatmap(&s.image, &maps[i], &opts, mask.as_ref(), &path)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+fn summarize(
+    opts: &TestOptions,
+    m: &Metrics,
+    e: &Evaluation,
+    paths: &ReportPaths,
+    n_heatmaps: usize,
+    seconds: f64,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} ({}, {} preset, {} px, {} epochs): {} test images ({} anomalous), scaling {}, score {}",
+        m.category,
+        m.variant,
+        m.preset,
+        m.image_size,
+        m.epochs,
+        m.n_test,
+        e.n_anomalous,
+        opts.scaling,
+        opts.score
+    );
+    let _ = writeln!(s, "| metric | value |\n|---|---|");
+    let _ = writeln!(s, "| image AUROC | {} |", fmt_opt(m.image_auroc));
+    let _ = writeln!(s, "| pixel AUROC | {} |", fmt_opt(m.pixel_auroc));
+    let _ = writeln!(s, "| AUPRO (FPR <= 0.3) | {} |", fmt_opt(m.aupro));
+    let _ = writeln!(s, "| F1-max | {} |", fmt_opt(m.f1_max));
+    let source = if opts.threshold.is_some() { "given" } else { "F1-max" };
+    let _ = writeln!(s, "| threshold ({source}) | {} |", fmt_opt(m.threshold));
+    let _ = writeln!(
+        s,
+        "| images/s (model) | {} |",
+        e.images_per_second.map_or("n/a".into(), |v| format!("{v:.1}"))
+    );
+    let _ = write!(
+        s,
+        "wrote {}, {}{}, {n_heatmaps} heatmaps in {} ({seconds:.1}s)",
+        paths.metrics.display(),
+        paths.scores.display(),
+        paths.roc.as_ref().map_or(String::new(), |p| format!(", {}", p.display())),
+        opts.out.join("heatmaps").display()
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daad_data::Label;
+
+    fn sample(defect: &str, i: usize) -> Sample {
+        Sample {
+            image: format!("{defect}/{i:03}.png").into(),
+            label: if defect == "good" { Label::Normal } else { Label::Anomalous },
+            defect: defect.into(),
+            mask: None,
+        }
+    }
+
+    #[test]
+    fn heatmaps_cover_every_defect_first() {
+        let s = vec![sample("crack", 0), sample("crack", 1), sample("good", 0), sample("hole", 0)];
+        assert_eq!(heatmap_order(&s), vec![0, 3, 1, 2]);
+    }
+
+    #[test]
+    fn option_names_parse() {
+        assert_eq!("test-set".parse::<Scaling>().unwrap(), Scaling::TestSet);
+        assert_eq!("stored".parse::<Scaling>().unwrap(), Scaling::Stored);
+        assert!("minmax".parse::<Scaling>().is_err());
+        for k in [ScoreKind::Fused, ScoreKind::Reconstruction, ScoreKind::Alignment] {
+            assert_eq!(k.to_string().parse::<ScoreKind>().unwrap(), k);
+        }
+        assert!("x".parse::<ScoreKind>().is_err());
+    }
+}
