@@ -16,6 +16,7 @@ struct Run {
 }
 
 /// Forward + backward of `sum(out * r_out + w * r_w)` through divide and the op.
+#[allow(clippy::too_many_arguments)]
 fn run(
     f: &Tensor,
     bank: &Tensor,

@@ -270,9 +270,9 @@ pub(crate) fn forward_core<T: Real>(
 /// `(w, s)` the forward's weights and similarities, `g_w` (m, n) the upstream gradient of the
 /// weights. Fills `gq` (m, d) and `gbank` (n, d).
 ///
-/// With a = q/|q|, b = M/|M|, s = a.b and gs = dL/ds: dL/dq_i = sum_j gs_ij M_j/(|q_i||M_j|)
-/// - q_i c_i/|q_i|^2 with c_i = sum_j gs_ij s_ij (and the same for the bank with column
-/// sums), so the normalisation backward needs no extra pass over (m, d) or (n, d) buffers:
+/// With a = q/|q|, b = M/|M|, s = a.b and gs = dL/ds:
+/// `dL/dq_i = sum_j gs_ij M_j/(|q_i||M_j|) - q_i c_i/|q_i|^2`, `c_i = sum_j gs_ij s_ij` (and
+/// the same for the bank with column sums), so the normalisation backward needs no extra pass over (m, d) or (n, d) buffers:
 /// the correction is written first and the products accumulate onto it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_core<T: Real>(
