@@ -89,3 +89,73 @@ fn finite_differences_fused_cpu() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The block op that `BlockMemory` runs on CPU (divide + attention + assemble in one op),
+/// checked by finite differences in f64 through both outputs.
+#[test]
+fn finite_differences_block_memory_fused() -> anyhow::Result<()> {
+    use candle_core::Device;
+    use candle_nn::{VarBuilder, VarMap};
+    use daad_memory::{BlockMemory, MemoryConfig};
+
+    let (b, c, hh, ww) = (2, 4, 6, 4);
+    let rates = Rates::new(3, 2, 2);
+    let n = 6;
+    for shrink in [Shrink::Renormalize, Shrink::memae(n)] {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F64, &Device::Cpu);
+        let cfg = MemoryConfig {
+            n_items: n,
+            rates,
+            shrink,
+            temperature: 0.5,
+            backend: Backend::FusedCpu,
+        };
+        let mem = BlockMemory::new(c, hh, ww, &cfg, vb)?;
+        let bank = vm.data().lock().unwrap().get("bank").unwrap().clone();
+        bank.set(&common::randn(30, &[n, mem.item_dim()], DType::F64)?)?;
+        let f = common::randn(31, &[b, c, hh, ww], DType::F64)?;
+        let (_, kept) = common::safe_rows(&divide(&f, rates)?, bank.as_tensor(), 0.5, 1e-4)?;
+        assert_eq!(kept, b * rates.blocks(), "an entry sits at the drop threshold");
+        let r_out = common::randn(32, &[b, c, hh, ww], DType::F64)?;
+        let r_w = common::randn(33, &[b * rates.blocks(), n], DType::F64)?;
+        let loss = |f: &Tensor| -> anyhow::Result<Tensor> {
+            let (out, w) = mem.forward_with_weights(f)?;
+            Ok(((&out * &r_out)?.sum_all()? + (&w * &r_w)?.sum_all()?)?)
+        };
+        let fv = Var::from_tensor(&f)?;
+        let grads = loss(fv.as_tensor())?.backward()?;
+        let h = 1e-6;
+        // d/df
+        let g = grads.get(&fv).expect("grad f").flatten_all()?.to_vec1::<f64>()?;
+        let scale = g.iter().fold(0f64, |a, v| a.max(v.abs()));
+        for idx in (0..f.elem_count()).step_by(3) {
+            let fd = (loss(&perturbed(&f, idx, h)?)?.to_scalar::<f64>()?
+                - loss(&perturbed(&f, idx, -h)?)?.to_scalar::<f64>()?)
+                / (2.0 * h);
+            assert!(
+                (fd - g[idx]).abs() < 1e-6 * scale,
+                "{shrink:?} d/df[{idx}]: {} vs {fd}",
+                g[idx]
+            );
+        }
+        // d/dbank
+        let gb = grads.get(&bank).expect("grad bank").flatten_all()?.to_vec1::<f64>()?;
+        let scale = gb.iter().fold(0f64, |a, v| a.max(v.abs()));
+        let b0 = bank.as_tensor().copy()?;
+        for idx in (0..b0.elem_count()).step_by(3) {
+            bank.set(&perturbed(&b0, idx, h)?)?;
+            let lp = loss(&f)?.to_scalar::<f64>()?;
+            bank.set(&perturbed(&b0, idx, -h)?)?;
+            let lm = loss(&f)?.to_scalar::<f64>()?;
+            bank.set(&b0)?;
+            let fd = (lp - lm) / (2.0 * h);
+            assert!(
+                (fd - gb[idx]).abs() < 1e-6 * scale,
+                "{shrink:?} d/dbank[{idx}]: {} vs {fd}",
+                gb[idx]
+            );
+        }
+    }
+    Ok(())
+}
