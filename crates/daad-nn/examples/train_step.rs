@@ -1,0 +1,77 @@
+//! Times one training step (and one inference) of the benchmark UNet autoencoder
+//! (`daad_nn::bench_support`), with daad-nn's layers and/or candle's own ops.
+//!
+//! `cargo run --release -p daad-nn --example train_step -- --size 64 --batch 8 --impl both`
+//! prints lines `RESULT <impl> size=<S> batch=<B> train_ms=<median> infer_ms=<median>` that
+//! `scripts/bench_step.sh` pairs with PyTorch's.
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use daad_nn::bench_support::{Impl, Trainer};
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() -> Result<()> {
+    let mut sizes = Vec::new();
+    let (mut batch, mut iters, mut warmup, mut imp) = (8usize, 5usize, 2usize, "fast".to_string());
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--size" => sizes.push(val()?.parse()?),
+            "--batch" => batch = val()?.parse()?,
+            "--iters" => iters = val()?.parse()?,
+            "--warmup" => warmup = val()?.parse()?,
+            "--impl" => imp = val()?,
+            other => bail!("unknown argument {other}; use --size N [--size M] --batch B --iters N --warmup N --impl fast|candle|both"),
+        }
+    }
+    if sizes.is_empty() {
+        sizes.push(64);
+    }
+    let imps = match imp.as_str() {
+        "fast" => vec![Impl::Fast],
+        "candle" => vec![Impl::Candle],
+        "both" => vec![Impl::Fast, Impl::Candle],
+        o => bail!("--impl {o}: expected fast, candle or both"),
+    };
+    let dev = Device::Cpu;
+    for &size in &sizes {
+        for &imp in &imps {
+            let mut tr = Trainer::new(imp, &dev)?;
+            let x = Tensor::rand(-1f32, 1., (batch, 3, size, size), &dev)?;
+            let mut train = Vec::new();
+            let mut loss = 0.0;
+            for i in 0..warmup + iters {
+                let t = Instant::now();
+                loss = tr.step(&x)?;
+                if i >= warmup {
+                    train.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            let mut infer = Vec::new();
+            for i in 0..warmup + iters {
+                let t = Instant::now();
+                let y = tr.infer(&x)?;
+                y.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                if i >= warmup {
+                    infer.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            let name = match imp {
+                Impl::Fast => "daad-nn",
+                Impl::Candle => "candle",
+            };
+            println!(
+                "RESULT {name} size={size} batch={batch} train_ms={:.1} infer_ms={:.1} loss={loss:.4}",
+                median(train),
+                median(infer)
+            );
+        }
+    }
+    Ok(())
+}

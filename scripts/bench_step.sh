@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Times the UNet autoencoder training step and inference with daad-nn, plain candle and PyTorch
+# in one command, and prints a table with the ratios (ours / theirs; < 1 means daad-nn is faster).
+#
+#   scripts/bench_step.sh [--size 64 --size 128 --size 256] [--batch 8] [--iters 5] [--no-candle]
+#
+# PyTorch comes from $TORCH_PYTHON (default /work/.venv-torch/bin/python, else python3); it is
+# skipped when torch cannot be imported. The machine is shared: compare ratios within one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=() batch=8 iters=5 warmup=2 impl=both
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size) sizes+=("$2"); shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --iters) iters=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --no-candle) impl=fast; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ ${#sizes[@]} -eq 0 ] && sizes=(64 128 256)
+py=${TORCH_PYTHON:-/work/.venv-torch/bin/python}
+[ -x "$py" ] || py=python3
+size_args=()
+for s in "${sizes[@]}"; do size_args+=(--size "$s"); done
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+cargo build --release -q -p daad-nn --example train_step
+bin=${CARGO_TARGET_DIR:-target}/release/examples/train_step
+for s in "${sizes[@]}"; do
+  # Interleave per size so all three see similar machine load.
+  "$bin" --size "$s" --batch "$batch" --iters "$iters" --warmup "$warmup" --impl "$impl" | tee -a "$out"
+  if "$py" -c "import torch" 2>/dev/null; then
+    "$py" scripts/torch_step.py --size "$s" --batch "$batch" --iters "$iters" --warmup "$warmup" --threads 2 | tee -a "$out"
+  else
+    echo "(torch not importable with $py: PyTorch column skipped)"
+  fi
+done
+python3 - "$out" <<'PY'
+import re, sys
+rows = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"RESULT (\S+) size=(\d+) batch=\d+ train_ms=([\d.]+) infer_ms=([\d.]+)", line)
+    if m:
+        rows.setdefault(int(m[2]), {})[m[1]] = (float(m[3]), float(m[4]))
+def f(v): return f"{v:.0f}" if v is not None else "-"
+def r(a, b): return f"{a / b:.2f}" if a is not None and b else "-"
+print()
+print("| size | what | daad-nn ms | candle ms | PyTorch ms | daad/candle | daad/PyTorch |")
+print("|---|---|---|---|---|---|---|")
+for size in sorted(rows):
+    d = rows[size]
+    for k, name in ((0, "train step"), (1, "inference")):
+        ours = d.get("daad-nn", (None, None))[k]
+        cand = d.get("candle", (None, None))[k]
+        torch_ = d.get("pytorch", (None, None))[k]
+        print(f"| {size} | {name} | {f(ours)} | {f(cand)} | {f(torch_)} | {r(ours, cand)} | {r(ours, torch_)} |")
+PY
