@@ -148,3 +148,50 @@ pub(crate) fn infer_all(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_run(dir: &Path, config: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(CONFIG_FILE), config).unwrap();
+        std::fs::write(dir.join(STATE_FILE), "{}").unwrap();
+        std::fs::write(dir.join(MODEL_FILE), b"").unwrap();
+    }
+
+    fn load_err(dir: &Path) -> Error {
+        match load_run(dir, &Device::Cpu) {
+            Ok(_) => panic!("{} loaded", dir.display()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn missing_and_incomplete_runs_say_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = load_err(&tmp.path().join("nope"));
+        assert!(matches!(e, Error::MissingRun { .. }));
+        assert!(e.to_string().contains("daad train"), "{e}");
+        let e = load_err(tmp.path());
+        assert!(matches!(e, Error::IncompleteRun { file: CONFIG_FILE, .. }), "{e}");
+    }
+
+    #[test]
+    fn incompatible_format_is_refused_before_parsing() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A future config with unknown fields: the version message, not a parse error.
+        fake_run(tmp.path(), r#"{"format_version": 999, "something_new": true}"#);
+        let e = load_err(tmp.path());
+        assert!(matches!(&e, Error::IncompatibleRun { found, .. } if found == "999"), "{e}");
+        assert!(e.to_string().contains("config.json"), "{e}");
+        fake_run(tmp.path(), r#"{"model": {}}"#);
+        assert!(
+            matches!(load_err(tmp.path()), Error::IncompatibleRun { found, .. } if found == "missing")
+        );
+        // Malformed JSON is daad-train's error, naming the file.
+        fake_run(tmp.path(), "{not json");
+        let e = load_err(tmp.path());
+        assert!(matches!(e, Error::Train(_)) && e.to_string().contains("config.json"), "{e}");
+    }
+}
