@@ -55,6 +55,17 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("pixel");
     g.sample_size(10);
     g.throughput(Throughput::Elements((n * SIDE * SIDE) as u64));
+    // Baseline for ratios on a shared machine: one parallel pass reading every map and mask.
+    g.bench_function(BenchmarkId::new("cpu_baseline_one_pass", n), |b| {
+        b.iter(|| {
+            mr.par_iter()
+                .zip(kr.par_iter())
+                .map(|(m, k)| {
+                    m.data.iter().zip(&k.data).map(|(&v, &b)| if b { v } else { -v }).sum::<f32>()
+                })
+                .sum::<f32>()
+        })
+    });
     g.bench_function(BenchmarkId::new("cpu_pixel_auroc", n), |b| {
         b.iter(|| pixel_auroc(&mr, &kr).unwrap())
     });

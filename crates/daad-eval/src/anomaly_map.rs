@@ -139,6 +139,9 @@ impl AnomalyMap {
         if (width, height) == (self.width, self.height) {
             return self.clone();
         }
+        if self.data.is_empty() {
+            return AnomalyMap { width, height, data: vec![0.0; width * height] };
+        }
         let xs = axis_weights(self.width, width);
         let ys = axis_weights(self.height, height);
         let mut out = Vec::with_capacity(width * height);
@@ -236,6 +239,9 @@ impl Mask {
 
     /// Nearest-neighbour resize (masks stay binary).
     pub fn resize_nearest(&self, width: usize, height: usize) -> Mask {
+        if self.data.is_empty() {
+            return Mask::empty(width, height);
+        }
         let mut data = Vec::with_capacity(width * height);
         for y in 0..height {
             let sy = ((y as f64 + 0.5) * self.height as f64 / height as f64) as usize;

@@ -23,6 +23,23 @@ pub enum HeatmapRange {
     },
 }
 
+impl HeatmapRange {
+    /// A fixed range from the smallest to the largest value of `maps` (e.g. the anomaly maps of
+    /// held-out normal images, so that only values beyond normal ones look hot).
+    pub fn fit(maps: &[&AnomalyMap]) -> Result<Self> {
+        if maps.is_empty() {
+            return Err(Error::Empty { what: "anomaly maps to fit a heatmap range".into() });
+        }
+        let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+        for m in maps {
+            let (lo, hi) = m.range()?;
+            min = min.min(lo);
+            max = max.max(hi);
+        }
+        Ok(HeatmapRange::Fixed { min, max })
+    }
+}
+
 /// How a heatmap overlay is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeatmapOptions {
@@ -182,6 +199,17 @@ mod tests {
         assert_eq!(with.get_pixel(2, 2).0, [0, 255, 0]);
         assert_ne!(with.get_pixel(3, 3).0, [0, 255, 0]); // interior is not contour
         assert_eq!(contour(&m).len(), 8);
+    }
+
+    #[test]
+    fn fitted_range_spans_all_maps() {
+        let a = AnomalyMap::new(2, 1, vec![0.5, 2.0]).unwrap();
+        let b = AnomalyMap::new(2, 1, vec![-1.0, 1.0]).unwrap();
+        assert_eq!(
+            HeatmapRange::fit(&[&a, &b]).unwrap(),
+            HeatmapRange::Fixed { min: -1.0, max: 2.0 }
+        );
+        assert!(HeatmapRange::fit(&[]).is_err());
     }
 
     #[test]
