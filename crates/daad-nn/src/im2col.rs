@@ -249,6 +249,9 @@ pub(crate) fn im2col_gemm(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
+    if batched(g, batch) {
+        return im2col_gemm_batched(g, batch, img, w, m, bias, out);
+    }
     let (kd, n) = (g.rows(), g.cols());
     let il = g.img_len();
     let wm = Mat { data: w, rs: kd, cs: 1 };
@@ -292,6 +295,9 @@ pub(crate) fn gemm_col2im(
     bias: Option<&[f32]>,
     img: &mut [f32],
 ) {
+    if batched(g, batch) {
+        return gemm_col2im_batched(g, batch, cols, w, m, bias, img);
+    }
     let (kd, n) = (g.rows(), g.cols());
     let wt = Mat { data: w, rs: 1, cs: kd };
     let one = |b: usize, img_b: &mut [f32], buf: &mut Vec<f32>, par: Parallelism| {
@@ -321,6 +327,9 @@ pub(crate) fn gemm_col2im(
 
 /// `dW (M, C*k*k) = sum_b cols[b] (M, OH*OW) @ im2col(img[b])^T`.
 pub(crate) fn weight_grad(g: &Geom, batch: usize, img: &[f32], cols: &[f32], m: usize) -> Vec<f32> {
+    if batched(g, batch) {
+        return weight_grad_batched(g, batch, img, cols, m);
+    }
     let (kd, n) = (g.rows(), g.cols());
     let il = g.img_len();
     let acc = |b: usize, dw: &mut [f32], buf: &mut Vec<f32>, first: bool, par: Parallelism| {
@@ -365,6 +374,174 @@ pub(crate) fn weight_grad(g: &Geom, batch: usize, img: &[f32], cols: &[f32], m: 
             }
         }
     }
+    dw
+}
+
+/// Per-item spatial size (OH*OW) below which the batched layout is used: one gemm over the whole
+/// batch (`N = B*OH*OW`) instead of one skinny gemm per item. `DAAD_NN_BATCHED_MAX_COLS`
+/// overrides it (for benchmarking).
+fn batched(g: &Geom, batch: usize) -> bool {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let limit = *LIMIT.get_or_init(|| {
+        std::env::var("DAAD_NN_BATCHED_MAX_COLS").ok().and_then(|v| v.parse().ok()).unwrap_or(2048)
+    });
+    batch > 1 && g.cols() < limit
+}
+
+/// One item's segment of one im2col row: patch element (kh, kw) of `plane` (one channel).
+#[inline]
+fn im2col_row(g: &Geom, plane: &[f32], kh: usize, kw: usize, dst: &mut [f32]) {
+    let s = g.p.stride;
+    let off = (kw * g.p.dil) as isize - g.p.pad as isize;
+    let (lo, hi) = g.valid(off);
+    for (oy, drow) in dst.chunks_exact_mut(g.ow).enumerate() {
+        let iy = (oy * s + kh * g.p.dil) as isize - g.p.pad as isize;
+        if iy < 0 || iy >= g.h as isize {
+            drow.fill(0.0);
+            continue;
+        }
+        let srow = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+        drow[..lo].fill(0.0);
+        drow[hi..].fill(0.0);
+        let start = ((lo * s) as isize + off).max(0) as usize;
+        if s == 1 {
+            drow[lo..hi].copy_from_slice(&srow[start..start + hi - lo]);
+        } else {
+            for (j, d) in drow[lo..hi].iter_mut().enumerate() {
+                *d = srow[start + j * s];
+            }
+        }
+    }
+}
+
+/// Adds one item's segment of one im2col row back into `plane` (adjoint of [`im2col_row`]).
+#[inline]
+fn col2im_row(g: &Geom, src: &[f32], kh: usize, kw: usize, plane: &mut [f32]) {
+    let s = g.p.stride;
+    let off = (kw * g.p.dil) as isize - g.p.pad as isize;
+    let (lo, hi) = g.valid(off);
+    if lo >= hi {
+        return;
+    }
+    for (oy, srow) in src.chunks_exact(g.ow).enumerate() {
+        let iy = (oy * s + kh * g.p.dil) as isize - g.p.pad as isize;
+        if iy < 0 || iy >= g.h as isize {
+            continue;
+        }
+        let drow = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+        let start = ((lo * s) as isize + off).max(0) as usize;
+        if s == 1 {
+            for (d, v) in drow[start..start + hi - lo].iter_mut().zip(&srow[lo..hi]) {
+                *d += v;
+            }
+        } else {
+            for (j, v) in srow[lo..hi].iter().enumerate() {
+                drow[start + j * s] += v;
+            }
+        }
+    }
+}
+
+/// im2col of the whole batch into `(C*k*k, B*OH*OW)`, parallel over rows.
+fn im2col_all(g: &Geom, batch: usize, img: &[f32]) -> Vec<f32> {
+    let (k, n, hw, il) = (g.p.k, g.cols(), g.h * g.w, g.img_len());
+    let mut cols = vec![0f32; g.rows() * batch * n];
+    cols.par_chunks_mut(batch * n).enumerate().for_each(|(row, dst)| {
+        let (c, kh, kw) = (row / (k * k), (row / k) % k, row % k);
+        for b in 0..batch {
+            let plane = &img[b * il + c * hw..b * il + (c + 1) * hw];
+            im2col_row(g, plane, kh, kw, &mut dst[b * n..(b + 1) * n]);
+        }
+    });
+    cols
+}
+
+/// `(B, M, N)` -> `(M, B*N)`.
+fn to_batched(x: &[f32], batch: usize, m: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(batch * n).enumerate().for_each(|(r, dst)| {
+        for b in 0..batch {
+            dst[b * n..(b + 1) * n].copy_from_slice(&x[(b * m + r) * n..(b * m + r + 1) * n]);
+        }
+    });
+    out
+}
+
+fn threads() -> Parallelism {
+    gemm_par(rayon::current_num_threads())
+}
+
+/// Batched [`im2col_gemm`].
+fn im2col_gemm_batched(
+    g: &Geom,
+    batch: usize,
+    img: &[f32],
+    w: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let (kd, n) = (g.rows(), g.cols());
+    let bn = batch * n;
+    let cols = im2col_all(g, batch, img);
+    let mut res = vec![0f32; m * bn];
+    let wm = Mat { data: w, rs: kd, cs: 1 };
+    matmul(m, bn, kd, &mut res, false, wm, Mat { data: &cols, rs: bn, cs: 1 }, threads());
+    out.par_chunks_mut(n).enumerate().for_each(|(p, o)| {
+        let (b, r) = (p / m, p % m);
+        let src = &res[r * bn + b * n..r * bn + (b + 1) * n];
+        match bias {
+            Some(bias) => o.iter_mut().zip(src).for_each(|(o, v)| *o = v + bias[r]),
+            None => o.copy_from_slice(src),
+        }
+    });
+}
+
+/// Batched [`gemm_col2im`].
+fn gemm_col2im_batched(
+    g: &Geom,
+    batch: usize,
+    cols: &[f32],
+    w: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+    img: &mut [f32],
+) {
+    let (k, kd, n, hw) = (g.p.k, g.rows(), g.cols(), g.h * g.w);
+    let bn = batch * n;
+    let ct = to_batched(cols, batch, m, n);
+    let mut dcols = vec![0f32; kd * bn];
+    let wt = Mat { data: w, rs: 1, cs: kd };
+    matmul(kd, bn, m, &mut dcols, false, wt, Mat { data: &ct, rs: bn, cs: 1 }, threads());
+    img.par_chunks_mut(hw).enumerate().for_each(|(p, plane)| {
+        let (b, c) = (p / g.c, p % g.c);
+        plane.fill(bias.map_or(0.0, |bias| bias[c]));
+        for kh in 0..k {
+            for kw in 0..k {
+                let row = (c * k + kh) * k + kw;
+                col2im_row(g, &dcols[row * bn + b * n..row * bn + (b + 1) * n], kh, kw, plane);
+            }
+        }
+    });
+}
+
+/// Batched [`weight_grad`].
+fn weight_grad_batched(g: &Geom, batch: usize, img: &[f32], cols: &[f32], m: usize) -> Vec<f32> {
+    let (kd, n) = (g.rows(), g.cols());
+    let bn = batch * n;
+    let patches = im2col_all(g, batch, img);
+    let ct = to_batched(cols, batch, m, n);
+    let mut dw = vec![0f32; m * kd];
+    matmul(
+        m,
+        kd,
+        bn,
+        &mut dw,
+        false,
+        Mat { data: &ct, rs: bn, cs: 1 },
+        Mat { data: &patches, rs: 1, cs: bn },
+        threads(),
+    );
     dw
 }
 

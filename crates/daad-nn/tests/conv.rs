@@ -115,6 +115,7 @@ fn other_conv_combinations() -> Result<()> {
     check_conv(8, 3, 5, 4, 15, 15, c(1, 2, 1))?; // odd size with k4 s2, batch 8
     check_conv(1, 2, 3, 5, 12, 9, c(2, 3, 1))?; // k5 s3
     check_conv(2, 3, 4, 3, 8, 8, c(0, 2, 2))?; // no padding, stride and dilation 2
+    check_conv(2, 3, 4, 3, 50, 48, c(1, 1, 1))?; // >= 2048 positions per item: per-item plan
     Ok(())
 }
 
@@ -133,6 +134,7 @@ fn other_conv_transpose_combinations() -> Result<()> {
     check_convt(2, 3, 4, 3, 5, 5, c(2, 1, 2, 2))?; // stride and dilation 2 with output_padding
     check_convt(8, 3, 5, 4, 7, 7, c(1, 0, 2, 1))?; // batch 8
     check_convt(1, 2, 3, 5, 4, 6, c(0, 2, 3, 1))?; // k5 s3 op2
+    check_convt(2, 3, 4, 3, 50, 48, c(1, 0, 1, 1))?; // >= 2048 positions per item: per-item plan
     Ok(())
 }
 
