@@ -309,6 +309,22 @@ fn error_paths_with_a_trained_run(tmp: &Path, run: &Path, data: &Path) -> Result
     let e = daad_err(&[&"predict", &"--run", &run, &tmp.join("nope.png")])?;
     ensure!(e.contains("nope.png"), "{e}");
 
+    // L(x) needs a discriminator, which DAAD has not.
+    let e = daad_err(&[
+        &"test",
+        &"--run",
+        &run,
+        &"--data",
+        &data,
+        &"--category",
+        &CATEGORY,
+        &"--score",
+        &"l",
+        &"--out",
+        &tmp.join("z"),
+    ])?;
+    ensure!(e.contains("no discriminator") && e.contains("--score"), "{e}");
+
     // A missing category names the folder.
     let e = daad_err(&[
         &"test",
@@ -367,5 +383,79 @@ fn missing_run_folder_is_a_clear_error() -> Result<()> {
     // A folder that is not a run names the first missing file.
     let e = daad_err(&[&"predict", &"--run", &tmp.path().join("data"), &tmp.path().join("a.png")])?;
     ensure!(e.contains("config.json"), "{e}");
+    Ok(())
+}
+
+/// DAAD+ (discriminator, fused score): the L(x) path of test and predict, on a tiny run (the
+/// numbers are not checked, only that every score kind and scaling works and reports L).
+#[test]
+fn daad_plus_scores_with_the_alignment_score() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
+    daad_ok(&[
+        &"synth",
+        &"--out",
+        &data,
+        &"--categories",
+        &"grain",
+        &"--size",
+        &"32",
+        &"--n-train",
+        &"16",
+        &"--n-test-good",
+        &"4",
+        &"--n-test-defect",
+        &"4",
+    ])?;
+    daad_ok(&[
+        &"train",
+        &"--data",
+        &data,
+        &"--category",
+        &"grain",
+        &"--out",
+        &run,
+        &"--variant",
+        &"daad+",
+        &"--preset",
+        &"ci",
+        &"--epochs",
+        &"1",
+    ])?;
+    for score in ["fused", "r", "l"] {
+        let out = tmp.path().join(format!("test-{score}"));
+        daad_ok(&[
+            &"test",
+            &"--run",
+            &run,
+            &"--data",
+            &data,
+            &"--category",
+            &"grain",
+            &"--out",
+            &out,
+            &"--score",
+            &score,
+            &"--scaling",
+            &"stored",
+            &"--heatmaps",
+            &"1",
+        ])?;
+        let m: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json"))?)?;
+        assert_eq!(m["variant"], "daad+");
+        ensure!(m["image_auroc"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{m}");
+        // The CSV always carries both raw scores, whichever one ranked the images.
+        let csv = std::fs::read_to_string(out.join("scores.csv"))?;
+        let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+        ensure!(
+            row[3].parse::<f64>().is_ok() && row[4].parse::<f64>().is_ok(),
+            "r and l in {row:?}"
+        );
+    }
+    let good = data.join("grain/test/good/000.png");
+    let line: Value = serde_json::from_str(
+        daad_ok(&[&"predict", &"--run", &run, &"--out", &tmp.path().join("p"), &good])?.trim(),
+    )?;
+    ensure!(line["l"].as_f64().is_some(), "predict reports L(x): {line}");
     Ok(())
 }

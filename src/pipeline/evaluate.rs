@@ -297,8 +297,9 @@ pub fn test(
         image_size: size,
         epochs: run.state.epochs_done,
     };
-    let paths_written = evaluation.write_reports(&out, &info, evaluator.records())?;
     let metrics = evaluation.metrics(&info);
+    let paths_written =
+        write_reports(&out, &metrics, &evaluation, evaluator.records(), &raw.r, raw.l.as_deref())?;
 
     let heatmaps = write_heatmaps(samples, &maps, opts.max_heatmaps, &out.join("heatmaps"))?;
     let seconds = t0.elapsed().as_secs_f64();
@@ -319,6 +320,35 @@ pub fn test(
         seconds,
         summary,
     })
+}
+
+/// Writes metrics.json, scores.csv and roc.png like [`Evaluation::write_reports`], but with the
+/// true raw R and L in the CSV's `r` and `l` columns whichever score ranked the images (the
+/// evaluator's records hold the selected score's raw values, e.g. L in `r` for `--score l`).
+fn write_reports(
+    out: &Path,
+    metrics: &Metrics,
+    evaluation: &Evaluation,
+    records: &[ImageRecord],
+    r: &[f64],
+    l: Option<&[f64]>,
+) -> Result<ReportPaths> {
+    let paths = ReportPaths {
+        metrics: out.join("metrics.json"),
+        scores: out.join("scores.csv"),
+        roc: evaluation.roc.as_ref().map(|_| out.join("roc.png")),
+    };
+    metrics.write(&paths.metrics)?;
+    let mut rows = evaluation.score_rows(records)?;
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.r = r[i];
+        row.l = l.map(|l| l[i]);
+    }
+    daad_eval::write_scores_csv(&rows, &paths.scores)?;
+    if let (Some(curve), Some(p)) = (&evaluation.roc, &paths.roc) {
+        daad_eval::write_roc_png(curve, p)?;
+    }
+    Ok(paths)
 }
 
 /// Writes up to `max` heatmap overlays (at each image's original size, the ground-truth
