@@ -363,16 +363,8 @@ fn write_heatmaps(
     if max == 0 || maps.is_empty() {
         return Ok(Vec::new());
     }
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for m in maps {
-        let (a, b) = m.range()?;
-        lo = lo.min(a);
-        hi = hi.max(b);
-    }
-    let opts = HeatmapOptions {
-        range: HeatmapRange::Fixed { min: lo, max: hi },
-        ..HeatmapOptions::default()
-    };
+    let all: Vec<&AnomalyMap> = maps.iter().collect();
+    let opts = HeatmapOptions { range: HeatmapRange::fit(&all)?, ..HeatmapOptions::default() };
     create_dir(dir)?;
     let chosen: Vec<usize> = heatmap_order(samples).into_iter().take(max).collect();
     chosen
