@@ -207,6 +207,34 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
     );
     assert_eq!(m2["threshold"], 0.5);
 
+    // A category without ground_truth/ is valid: image metrics, pixel metrics null.
+    let nomask = tmp.path().join("nomask");
+    for split in ["train/good", "test/good", "test/hole", "test/scratch"] {
+        let (from, to) = (data.join(CATEGORY).join(split), nomask.join(CATEGORY).join(split));
+        std::fs::create_dir_all(&to)?;
+        for e in std::fs::read_dir(&from)? {
+            let p = e?.path();
+            std::fs::copy(&p, to.join(p.file_name().unwrap()))?;
+        }
+    }
+    let nm_out = tmp.path().join("test-nomask");
+    daad_ok(&[
+        &"test",
+        &"--run",
+        &run,
+        &"--data",
+        &nomask,
+        &"--category",
+        &CATEGORY,
+        &"--out",
+        &nm_out,
+        &"--heatmaps",
+        &"2",
+    ])?;
+    let m3: Value = serde_json::from_str(&std::fs::read_to_string(nm_out.join("metrics.json"))?)?;
+    ensure!(m3["pixel_auroc"].is_null() && m3["aupro"].is_null(), "{m3}");
+    ensure!(m3["image_auroc"].is_f64() && m3["n_test"] == 24, "{m3}");
+
     // daad predict on every defect image: the hottest pixel of the anomaly map should fall on the
     // (dilated) defect far more often than a random pixel would.
     let cat_dir = data.join(CATEGORY);
