@@ -115,21 +115,10 @@ impl AnomalyMap {
         }
         let kernel = gaussian_kernel(sigma as f64, truncate as f64);
         let (w, h) = (self.width, self.height);
-        let mut tmp = vec![0f32; w * h];
-        // Rows.
-        for y in 0..h {
-            let row = &self.data[y * w..(y + 1) * w];
-            for x in 0..w {
-                tmp[y * w + x] = convolve_at(&kernel, |i| row[reflect(x as isize + i, w)]);
-            }
-        }
-        // Columns.
-        let mut out = vec![0f32; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                out[y * w + x] = convolve_at(&kernel, |i| tmp[reflect(y as isize + i, h) * w + x]);
-            }
-        }
+        // Rows, then columns as the rows of the transpose: every pass reads contiguous memory.
+        let rows = blur_rows(&self.data, w, h, &kernel);
+        let cols = blur_rows(&transpose(&rows, w, h), h, w, &kernel);
+        let out = transpose(&cols, h, w);
         AnomalyMap { width: w, height: h, data: out }
     }
 
@@ -277,14 +266,32 @@ fn gaussian_kernel(sigma: f64, truncate: f64) -> Vec<f32> {
     w.iter().map(|v| (v / s) as f32).collect()
 }
 
-#[inline]
-fn convolve_at(kernel: &[f32], at: impl Fn(isize) -> f32) -> f32 {
-    let r = (kernel.len() / 2) as isize;
-    let mut acc = 0f64;
-    for (k, &wt) in kernel.iter().enumerate() {
-        acc += wt as f64 * at(k as isize - r) as f64;
+/// Convolves each row of a `w` x `h` image with `kernel` (odd length), reflecting at the ends.
+fn blur_rows(data: &[f32], w: usize, h: usize, kernel: &[f32]) -> Vec<f32> {
+    let r = kernel.len() / 2;
+    let mut out = vec![0f32; w * h];
+    let mut padded = vec![0f32; w + 2 * r];
+    for y in 0..h {
+        let row = &data[y * w..(y + 1) * w];
+        for (i, p) in padded.iter_mut().enumerate() {
+            *p = row[reflect(i as isize - r as isize, w)];
+        }
+        for (x, o) in out[y * w..(y + 1) * w].iter_mut().enumerate() {
+            *o = padded[x..x + kernel.len()].iter().zip(kernel).map(|(a, b)| a * b).sum();
+        }
     }
-    acc as f32
+    out
+}
+
+/// The transpose of a row-major `w` x `h` image (a row-major `h` x `w` one).
+fn transpose(data: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            out[x * h + y] = data[y * w + x];
+        }
+    }
+    out
 }
 
 /// scipy's "reflect" index: the image mirrored about its edges, repeated as often as needed.

@@ -13,7 +13,7 @@ pub struct RocCurve {
     pub fpr: Vec<f64>,
     /// True positive rates, non-decreasing.
     pub tpr: Vec<f64>,
-    /// The threshold of each point (the first is +inf, serialised as null).
+    /// The threshold of each point (the first is +inf, which JSON writes as null and cannot read back).
     pub thresholds: Vec<f64>,
 }
 
