@@ -3,12 +3,20 @@
 # in one command, and prints a table with the ratios (ours / theirs; < 1 means daad-nn is faster).
 #
 #   scripts/bench_step.sh [--size 64 --size 128 --size 256] [--batch 8] [--iters 5] [--no-candle]
+#                         [--candle-max 128] [--rounds 2]
+#
+# Each size runs daad-nn (and candle), then PyTorch, --rounds times interleaved; each number is the
+# best over all iterations and rounds (the closest to the uncontended cost on a shared machine).
+#
+# candle's own ops take tens of seconds per step at 256 px, so they are timed only up to
+# --candle-max px (default 128). PROFILE=dev builds with the (optimised) dev/test profile instead
+# of --release, e.g. while the shared release target dir is busy.
 #
 # PyTorch comes from $TORCH_PYTHON (default /work/.venv-torch/bin/python, else python3); it is
 # skipped when torch cannot be imported. The machine is shared: compare ratios within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes=() batch=8 iters=5 warmup=2 impl=both
+sizes=() batch=8 iters=5 warmup=2 impl=both candle_max=128 rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) sizes+=("$2"); shift 2 ;;
@@ -16,6 +24,8 @@ while [ $# -gt 0 ]; do
     --iters) iters=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --no-candle) impl=fast; shift ;;
+    --candle-max) candle_max=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -26,16 +36,25 @@ size_args=()
 for s in "${sizes[@]}"; do size_args+=(--size "$s"); done
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-cargo build --release -q -p daad-nn --example train_step
-bin=${CARGO_TARGET_DIR:-target}/release/examples/train_step
+if [ "${PROFILE:-release}" = dev ]; then
+  cargo build -q -p daad-nn --example train_step
+  bin=${CARGO_TARGET_DIR:-target}/debug/examples/train_step
+else
+  cargo build --release -q -p daad-nn --example train_step
+  bin=${CARGO_TARGET_DIR:-target}/release/examples/train_step
+fi
 for s in "${sizes[@]}"; do
+ for _round in $(seq "$rounds"); do
   # Interleave per size so all three see similar machine load.
-  "$bin" --size "$s" --batch "$batch" --iters "$iters" --warmup "$warmup" --impl "$impl" | tee -a "$out"
+  this=$impl
+  [ "$this" = both ] && [ "$s" -gt "$candle_max" ] && this=fast
+  "$bin" --size "$s" --batch "$batch" --iters "$iters" --warmup "$warmup" --impl "$this" | tee -a "$out"
   if "$py" -c "import torch" 2>/dev/null; then
     "$py" scripts/torch_step.py --size "$s" --batch "$batch" --iters "$iters" --warmup "$warmup" --threads 2 | tee -a "$out"
   else
     echo "(torch not importable with $py: PyTorch column skipped)"
   fi
+ done
 done
 python3 - "$out" <<'PY'
 import re, sys
@@ -43,11 +62,13 @@ rows = {}
 for line in open(sys.argv[1]):
     m = re.match(r"RESULT (\S+) size=(\d+) batch=\d+ train_ms=([\d.]+) infer_ms=([\d.]+)", line)
     if m:
-        rows.setdefault(int(m[2]), {})[m[1]] = (float(m[3]), float(m[4]))
+        d = rows.setdefault(int(m[2]), {})
+        old = d.get(m[1], (float("inf"), float("inf")))
+        d[m[1]] = (min(old[0], float(m[3])), min(old[1], float(m[4])))
 def f(v): return f"{v:.0f}" if v is not None else "-"
 def r(a, b): return f"{a / b:.2f}" if a is not None and b else "-"
 print()
-print("| size | what | daad-nn ms | candle ms | PyTorch ms | daad/candle | daad/PyTorch |")
+print("| size | what (batch 8, best of N) | daad-nn ms | candle ms | PyTorch ms | daad/candle | daad/PyTorch |")
 print("|---|---|---|---|---|---|---|")
 for size in sorted(rows):
     d = rows[size]

@@ -163,6 +163,24 @@ impl Trainer {
         loss.to_scalar::<f32>()
     }
 
+    /// Like [`Trainer::step`], returning the seconds spent in forward+loss, backward and the
+    /// optimiser step (for profiling).
+    pub fn step_timed(&mut self, x: &Tensor) -> Result<[f64; 3]> {
+        let t0 = std::time::Instant::now();
+        let y = self.model.forward(x, true)?;
+        let loss = (y - x)?.sqr()?.mean_all()?;
+        loss.to_scalar::<f32>()?;
+        let t1 = std::time::Instant::now();
+        let grads = loss.backward()?;
+        let t2 = std::time::Instant::now();
+        match &mut self.opt {
+            AnyAdam::Fast(o) => o.step(&grads)?,
+            AnyAdam::Candle(o) => o.step(&grads)?,
+        }
+        let t3 = std::time::Instant::now();
+        Ok([(t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64(), (t3 - t2).as_secs_f64()])
+    }
+
     /// Inference (eval-mode batch norm, no gradient).
     pub fn infer(&self, x: &Tensor) -> Result<Tensor> {
         self.model.forward(&x.detach(), false)

@@ -65,76 +65,23 @@ impl Geom {
 
 /// Writes `im2col(img)` (`rows x cols`, row-major) into `cols`.
 pub(crate) fn im2col(g: &Geom, img: &[f32], cols: &mut [f32]) {
-    let (k, s, n) = (g.p.k, g.p.stride, g.cols());
+    let (k, n, hw) = (g.p.k, g.cols(), g.h * g.w);
     debug_assert_eq!(img.len(), g.img_len());
     debug_assert_eq!(cols.len(), g.rows() * n);
-    for c in 0..g.c {
-        let plane = &img[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for kh in 0..k {
-            for kw in 0..k {
-                let row = (c * k + kh) * k + kw;
-                let dst = &mut cols[row * n..(row + 1) * n];
-                let off = (kw * g.p.dil) as isize - g.p.pad as isize;
-                let (lo, hi) = g.valid(off);
-                for (oy, drow) in dst.chunks_exact_mut(g.ow).enumerate() {
-                    let iy = (oy * s + kh * g.p.dil) as isize - g.p.pad as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        drow.fill(0.0);
-                        continue;
-                    }
-                    let srow = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    drow[..lo].fill(0.0);
-                    drow[hi..].fill(0.0);
-                    let start = (lo * s) as isize + off;
-                    if s == 1 {
-                        let st = start as usize;
-                        drow[lo..hi].copy_from_slice(&srow[st..st + hi - lo]);
-                    } else {
-                        for (j, d) in drow[lo..hi].iter_mut().enumerate() {
-                            *d = srow[start as usize + j * s];
-                        }
-                    }
-                }
-            }
-        }
+    for (row, dst) in cols.chunks_exact_mut(n).enumerate() {
+        let (c, kh, kw) = (row / (k * k), (row / k) % k, row % k);
+        im2col_row(g, &img[c * hw..(c + 1) * hw], kh, kw, dst);
     }
 }
 
 /// Adds `col2im(cols)` into `img` (the adjoint of [`im2col`]).
 pub(crate) fn col2im_add(g: &Geom, cols: &[f32], img: &mut [f32]) {
-    let (k, s, n) = (g.p.k, g.p.stride, g.cols());
+    let (k, n, hw) = (g.p.k, g.cols(), g.h * g.w);
     debug_assert_eq!(img.len(), g.img_len());
     debug_assert_eq!(cols.len(), g.rows() * n);
-    for c in 0..g.c {
-        let plane = &mut img[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for kh in 0..k {
-            for kw in 0..k {
-                let row = (c * k + kh) * k + kw;
-                let src = &cols[row * n..(row + 1) * n];
-                let off = (kw * g.p.dil) as isize - g.p.pad as isize;
-                let (lo, hi) = g.valid(off);
-                if lo >= hi {
-                    continue;
-                }
-                for (oy, srow) in src.chunks_exact(g.ow).enumerate() {
-                    let iy = (oy * s + kh * g.p.dil) as isize - g.p.pad as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    let drow = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    let start = ((lo * s) as isize + off) as usize;
-                    if s == 1 {
-                        for (d, v) in drow[start..start + hi - lo].iter_mut().zip(&srow[lo..hi]) {
-                            *d += v;
-                        }
-                    } else {
-                        for (j, v) in srow[lo..hi].iter().enumerate() {
-                            drow[start + j * s] += v;
-                        }
-                    }
-                }
-            }
-        }
+    for (row, src) in cols.chunks_exact(n).enumerate() {
+        let (c, kh, kw) = (row / (k * k), (row / k) % k, row % k);
+        col2im_row(g, src, kh, kw, &mut img[c * hw..(c + 1) * hw]);
     }
 }
 
@@ -148,9 +95,7 @@ pub(crate) struct Mat<'a> {
 
 /// `dst (m x n, row-major) [+]= a (m x kd) @ b (kd x n)` with the `gemm` crate's kernel.
 pub(crate) fn matmul(
-    m: usize,
-    n: usize,
-    kd: usize,
+    (m, n, kd): (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,
     a: Mat<'_>,
@@ -268,7 +213,7 @@ pub(crate) fn im2col_gemm(
             buf
         };
         let cm = Mat { data: cols, rs: n, cs: 1 };
-        matmul(m, n, kd, out_b, bias.is_some(), wm, cm, par);
+        matmul((m, n, kd), out_b, bias.is_some(), wm, cm, par);
     };
     match plan(batch) {
         Plan::PerItem => out
@@ -304,10 +249,10 @@ pub(crate) fn gemm_col2im(
         let cb = Mat { data: &cols[b * m * n..(b + 1) * m * n], rs: n, cs: 1 };
         init_rows(img_b, g.c, bias);
         if g.identity() {
-            matmul(kd, n, m, img_b, true, wt, cb, par);
+            matmul((kd, n, m), img_b, true, wt, cb, par);
         } else {
             buf.resize(kd * n, 0.0);
-            matmul(kd, n, m, buf, false, wt, cb, par);
+            matmul((kd, n, m), buf, false, wt, cb, par);
             col2im_add(g, buf, img_b);
         }
     };
@@ -343,7 +288,7 @@ pub(crate) fn weight_grad(g: &Geom, batch: usize, img: &[f32], cols: &[f32], m: 
         };
         let a = Mat { data: &cols[b * m * n..(b + 1) * m * n], rs: n, cs: 1 };
         let bt = Mat { data: patches, rs: 1, cs: n };
-        matmul(m, kd, n, dw, !first, a, bt, par);
+        matmul((m, kd, n), dw, !first, a, bt, par);
     };
     let mut dw = vec![0f32; m * kd];
     match plan(batch) {
@@ -486,7 +431,7 @@ fn im2col_gemm_batched(
     let cols = im2col_all(g, batch, img);
     let mut res = vec![0f32; m * bn];
     let wm = Mat { data: w, rs: kd, cs: 1 };
-    matmul(m, bn, kd, &mut res, false, wm, Mat { data: &cols, rs: bn, cs: 1 }, threads());
+    matmul((m, bn, kd), &mut res, false, wm, Mat { data: &cols, rs: bn, cs: 1 }, threads());
     out.par_chunks_mut(n).enumerate().for_each(|(p, o)| {
         let (b, r) = (p / m, p % m);
         let src = &res[r * bn + b * n..r * bn + (b + 1) * n];
@@ -512,7 +457,7 @@ fn gemm_col2im_batched(
     let ct = to_batched(cols, batch, m, n);
     let mut dcols = vec![0f32; kd * bn];
     let wt = Mat { data: w, rs: 1, cs: kd };
-    matmul(kd, bn, m, &mut dcols, false, wt, Mat { data: &ct, rs: bn, cs: 1 }, threads());
+    matmul((kd, bn, m), &mut dcols, false, wt, Mat { data: &ct, rs: bn, cs: 1 }, threads());
     img.par_chunks_mut(hw).enumerate().for_each(|(p, plane)| {
         let (b, c) = (p / g.c, p % g.c);
         plane.fill(bias.map_or(0.0, |bias| bias[c]));
@@ -533,9 +478,7 @@ fn weight_grad_batched(g: &Geom, batch: usize, img: &[f32], cols: &[f32], m: usi
     let ct = to_batched(cols, batch, m, n);
     let mut dw = vec![0f32; m * kd];
     matmul(
-        m,
-        kd,
-        bn,
+        (m, kd, bn),
         &mut dw,
         false,
         Mat { data: &ct, rs: bn, cs: 1 },
