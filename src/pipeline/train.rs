@@ -48,6 +48,8 @@ pub struct TrainOptions {
     pub ali_loss: Option<bool>,
     /// Folder for cached preprocessed images.
     pub cache_dir: Option<PathBuf>,
+    /// Adam learning rate; `None`: the paper's (1e-4, 2e-4 with the adversarial losses).
+    pub lr: Option<f64>,
 }
 
 impl TrainOptions {
@@ -77,6 +79,7 @@ impl TrainOptions {
             adv_loss: None,
             ali_loss: None,
             cache_dir: None,
+            lr: None,
         }
     }
 }
@@ -122,6 +125,9 @@ pub fn train_spec(opts: &TrainOptions) -> Result<TrainSpec> {
         model.gamma = daad_eval::DEFAULT_GAMMA;
     }
     train.lr = TrainConfig::paper_lr(&model);
+    if let Some(lr) = opts.lr {
+        train.lr = lr;
+    }
     if let Some(e) = positive("--epochs", opts.epochs)? {
         train.epochs = e;
     }

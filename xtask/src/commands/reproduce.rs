@@ -1,0 +1,223 @@
+//! `cargo xtask reproduce`: Tables 1 and 3 (every category x variant), resumable and shardable.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use daad::train::Preset;
+
+use crate::experiment::{self, fmt3, fmt_vs, mean, GridSettings};
+use crate::grid::{self, Cell, CellResult, Shard};
+use crate::paper;
+
+/// Arguments of `cargo xtask reproduce`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Dataset root in MVTec AD layout (see `cargo xtask download mvtec`).
+    #[arg(long, default_value = "data/mvtec")]
+    pub data: PathBuf,
+    /// Categories to run (comma-separated); default: the 15 MVTec AD categories.
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Vec<String>,
+    /// Variants to run (comma-separated): ae, memae, ae-skip, daad, daad+.
+    #[arg(long, value_delimiter = ',', default_value = "ae,memae,ae-skip,daad,daad+")]
+    pub variants: Vec<String>,
+    /// Training preset: paper (256 px, 1000 epochs), fast, ci.
+    #[arg(long, default_value = "paper")]
+    pub preset: Preset,
+    /// Results folder name under --results-root (default: reproduce-<preset>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where results folders live.
+    #[arg(long, default_value = "results")]
+    pub results_root: PathBuf,
+    /// Run only the K-th of N deterministic parts of the grid (for N machines sharing a results folder).
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Build the tables from the cells already finished (by any shard) and train nothing.
+    #[arg(long)]
+    pub collect: bool,
+    /// Override the preset's epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override the preset's image size (a multiple of 16).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Override the preset's memory size N.
+    #[arg(long)]
+    pub memory_size: Option<usize>,
+    /// Seed of every run.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Adam learning rate (default: the paper's, 1e-4 or 2e-4 with the adversarial losses).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Fraction of train/good held out (0 = the paper's protocol: train on every good image).
+    #[arg(long, default_value_t = 0.0)]
+    pub val_fraction: f64,
+    /// Heatmap PNGs written per cell.
+    #[arg(long, default_value_t = 4)]
+    pub heatmaps: usize,
+}
+
+/// Runs `cargo xtask reproduce`.
+pub fn run(args: Args) -> Result<()> {
+    let categories = if args.categories.is_empty() {
+        paper::CATEGORIES.iter().map(|c| c.to_string()).collect()
+    } else {
+        args.categories.clone()
+    };
+    let name = args.name.clone().unwrap_or_else(|| format!("reproduce-{}", args.preset));
+    let settings = GridSettings {
+        data: args.data.clone(),
+        results: args.results_root.join(name),
+        preset: args.preset,
+        epochs: args.epochs,
+        image_size: args.image_size,
+        memory_size: args.memory_size,
+        seed: args.seed,
+        val_fraction: Some(args.val_fraction),
+        heatmaps: args.heatmaps,
+        lr: args.lr,
+    };
+    if !args.collect {
+        check_data(&args.data, &categories)?;
+        let mut cells = Vec::new();
+        for c in &categories {
+            for v in &args.variants {
+                cells.push(Cell::new(c, v));
+            }
+        }
+        let mine = match args.shard {
+            Some(shard) => grid::shard_cells(&cells, shard),
+            None => cells,
+        };
+        grid::write_atomic(
+            &settings.results.join("README.md"),
+            experiment::provenance(&settings, "daad: reproduction of Tables 1 and 3").as_bytes(),
+        )?;
+        experiment::run_cells(&mine, &settings)?;
+    }
+    let done = grid::collect(&settings.results)?;
+    let (t3, t1) = (table3(&done), table1(&done));
+    grid::write_atomic(&settings.results.join("table3.md"), t3.as_bytes())?;
+    grid::write_atomic(&settings.results.join("table1.md"), t1.as_bytes())?;
+    experiment::write_summary_csv(&settings.results, &done)?;
+    println!("{t3}");
+    println!("written: {}/table3.md, table1.md, summary.csv", settings.results.display());
+    Ok(())
+}
+
+/// Fails with the download command when the data is missing.
+pub fn check_data(root: &Path, categories: &[String]) -> Result<()> {
+    if !root.is_dir() {
+        bail!(
+            "no dataset at {}: download MVTec AD with `cargo xtask download mvtec --dest data` \
+             (or point --data at a folder in MVTec layout; `daad synth --out DIR` makes a synthetic one)",
+            root.display()
+        );
+    }
+    for c in categories {
+        if !root.join(c).is_dir() {
+            bail!(
+                "category `{c}` is missing from {}: `cargo xtask download mvtec --category {c} --dest {}` fetches it",
+                root.display(),
+                root.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".".into())
+            );
+        }
+    }
+    Ok(())
+}
+
+fn lookup<'a>(done: &'a [CellResult], category: &str, variant: &str) -> Option<&'a CellResult> {
+    done.iter().find(|r| {
+        r.cell.category == category && r.cell.variant == variant && r.cell.division.is_none()
+    })
+}
+
+/// Table 3: categories as rows, variants as columns, each "ours (paper, difference)"; mean last.
+pub fn table3(done: &[CellResult]) -> String {
+    let mut categories: Vec<String> = Vec::new();
+    let mut variants: Vec<String> = Vec::new();
+    for r in done.iter().filter(|r| r.cell.division.is_none() && r.cell.adversarial.is_none()) {
+        if !categories.contains(&r.cell.category) {
+            categories.push(r.cell.category.clone());
+        }
+        if !variants.contains(&r.cell.variant) {
+            variants.push(r.cell.variant.clone());
+        }
+    }
+    let order = |v: &String| paper::TABLE3_VARIANTS.iter().position(|p| p == v).unwrap_or(99);
+    variants.sort_by_key(order);
+    let cat_order = |c: &String| paper::CATEGORIES.iter().position(|p| p == c).unwrap_or(99);
+    categories.sort_by_key(cat_order);
+    let mut out = String::from("Image AUROC: ours (paper, ours - paper)\n\n| category |");
+    for v in &variants {
+        let _ = write!(out, " {v} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(variants.len()));
+    out.push('\n');
+    for c in &categories {
+        let _ = write!(out, "| {c} |");
+        for v in &variants {
+            let ours = lookup(done, c, v).and_then(CellResult::image_auroc);
+            let _ = write!(out, " {} |", fmt_vs(ours, paper::table3(c, v)));
+        }
+        out.push('\n');
+    }
+    out.push_str("| **mean** |");
+    for v in &variants {
+        let ours: Vec<f64> = categories
+            .iter()
+            .filter_map(|c| lookup(done, c, v).and_then(CellResult::image_auroc))
+            .collect();
+        // The printed mean where all 15 categories ran; else the mean of the paper's numbers for the
+        // categories that ran, so the difference compares like with like.
+        let col = paper::TABLE3_VARIANTS.iter().position(|p| p == v);
+        let paper_mean = match col {
+            Some(col) if categories.len() == 15 => Some(paper::TABLE3_MEAN[col]),
+            _ if categories.iter().all(|c| paper::table3(c, v).is_some()) => {
+                mean(&categories.iter().filter_map(|c| paper::table3(c, v)).collect::<Vec<_>>())
+            }
+            _ => None,
+        };
+        let _ = write!(out, " {} |", fmt_vs(mean(&ours), paper_mean));
+    }
+    out.push('\n');
+    out
+}
+
+/// Table 1 ("Ours" = DAAD+): one row per category, ours next to the paper's.
+pub fn table1(done: &[CellResult]) -> String {
+    let mut out = String::from(
+        "DAAD+ image AUROC\n\n| category | ours | paper | ours - paper |\n|---|---|---|---|\n",
+    );
+    let mut ours_all = Vec::new();
+    let mut paper_all = Vec::new();
+    for (i, c) in paper::CATEGORIES.iter().enumerate() {
+        let Some(ours) = lookup(done, c, "daad+").and_then(CellResult::image_auroc) else {
+            continue;
+        };
+        let p = paper::TABLE1_OURS[i];
+        ours_all.push(ours);
+        paper_all.push(p);
+        let _ = writeln!(out, "| {c} | {ours:.3} | {p:.3} | {:+.3} |", ours - p);
+    }
+    for r in done.iter().filter(|r| {
+        r.cell.variant == "daad+" && !paper::CATEGORIES.contains(&r.cell.category.as_str())
+    }) {
+        let _ = writeln!(out, "| {} | {} | - | - |", r.cell.category, fmt3(r.image_auroc()));
+    }
+    let _ = writeln!(
+        out,
+        "| **mean** | {} | {} | |",
+        fmt3(mean(&ours_all)),
+        if ours_all.len() == 15 {
+            format!("{:.3}", paper::TABLE1_MEAN)
+        } else {
+            fmt3(mean(&paper_all))
+        }
+    );
+    out
+}
