@@ -769,7 +769,7 @@ mod tests {
     #[test]
     fn masks_are_exactly_the_changed_pixels() {
         for kind in [Kind::Weave, Kind::Grain, Kind::Cap, Kind::Nut] {
-            for d in 0..DEFECTS.len() {
+            for (d, name) in DEFECTS.iter().enumerate() {
                 for seed in 0..3u64 {
                     let base = ChaCha8Rng::seed_from_u64(seed * 31 + d as u64);
                     let (normal, none) = render(kind, 64, None, &mut base.clone());
@@ -786,15 +786,15 @@ mod tests {
                             assert!(
                                 !changed,
                                 "{kind:?}/{}: pixel {i} changed outside the mask",
-                                DEFECTS[d]
+                                name
                             );
                         }
                     }
-                    assert!(inside > 0, "{kind:?}/{}: empty mask", DEFECTS[d]);
+                    assert!(inside > 0, "{kind:?}/{}: empty mask", name);
                     assert!(
                         changed_inside * 10 >= inside * 9,
                         "{kind:?}/{}: only {changed_inside} of {inside} mask pixels changed",
-                        DEFECTS[d]
+                        name
                     );
                 }
             }
