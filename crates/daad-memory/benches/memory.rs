@@ -32,10 +32,7 @@ fn bench_device(c: &mut Criterion, device: &Device, prefix: &str, backends: &[Ba
         for &backend in backends {
             let vm = VarMap::new();
             let vb = VarBuilder::from_varmap(&vm, DType::F32, device);
-            let cfg = MemoryConfig {
-                backend,
-                ..Default::default()
-            };
+            let cfg = MemoryConfig { backend, ..Default::default() };
             let mem = BlockMemory::new(ch, px, px, &cfg, vb).expect("memory");
             let name = format!("{backend:?}/C{ch}_{px}px");
             group.bench_function(name, |b| {
