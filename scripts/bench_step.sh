@@ -59,22 +59,30 @@ done
 python3 - "$out" <<'PY'
 import re, sys
 rows = {}
+keys = ("train_ms", "infer_ms", "train_cpu_ms", "infer_cpu_ms")
 for line in open(sys.argv[1]):
-    m = re.match(r"RESULT (\S+) size=(\d+) batch=\d+ train_ms=([\d.]+) infer_ms=([\d.]+)", line)
-    if m:
-        d = rows.setdefault(int(m[2]), {})
-        old = d.get(m[1], (float("inf"), float("inf")))
-        d[m[1]] = (min(old[0], float(m[3])), min(old[1], float(m[4])))
+    m = re.match(r"RESULT (\S+) size=(\d+) ", line)
+    if not m:
+        continue
+    vals = dict(re.findall(r"(\w+)=([\d.]+)", line))
+    d = rows.setdefault(int(m[2]), {}).setdefault(m[1], {})
+    for k in keys:
+        if k in vals:
+            d[k] = min(d.get(k, float("inf")), float(vals[k]))
 def f(v): return f"{v:.0f}" if v is not None else "-"
 def r(a, b): return f"{a / b:.2f}" if a is not None and b else "-"
 print()
-print("| size | what (batch 8, best of N) | daad-nn ms | candle ms | PyTorch ms | daad/candle | daad/PyTorch |")
+print("Best of N per step, batch 8. wall = elapsed; cpu = process CPU time (all threads), the")
+print("steadier number when the machine is shared. Ratios are daad-nn / other (< 1: daad-nn faster).")
+print()
+print("| size | what | daad-nn | candle | PyTorch | daad/candle | daad/PyTorch |")
 print("|---|---|---|---|---|---|---|")
 for size in sorted(rows):
     d = rows[size]
-    for k, name in ((0, "train step"), (1, "inference")):
-        ours = d.get("daad-nn", (None, None))[k]
-        cand = d.get("candle", (None, None))[k]
-        torch_ = d.get("pytorch", (None, None))[k]
+    for k, name in (("train_ms", "train step wall ms"), ("train_cpu_ms", "train step cpu ms"),
+                    ("infer_ms", "inference wall ms"), ("infer_cpu_ms", "inference cpu ms")):
+        ours = d.get("daad-nn", {}).get(k)
+        cand = d.get("candle", {}).get(k)
+        torch_ = d.get("pytorch", {}).get(k)
         print(f"| {size} | {name} | {f(ours)} | {f(cand)} | {f(torch_)} | {r(ours, cand)} | {r(ours, torch_)} |")
 PY

@@ -62,9 +62,9 @@ def main():
         model = UNetAe()
         opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
         x = torch.rand(a.batch, 3, size, size) * 2 - 1
-        train = []
+        train, train_cpu = [], []
         for i in range(a.warmup + a.iters):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             model.train()
             opt.zero_grad(set_to_none=True)
             loss = ((model(x) - x) ** 2).mean()
@@ -73,18 +73,21 @@ def main():
             loss = loss.item()
             if i >= a.warmup:
                 train.append((time.perf_counter() - t) * 1e3)
-        infer = []
+                train_cpu.append((time.process_time() - c) * 1e3)
+        infer, infer_cpu = [], []
         model.eval()
         with torch.no_grad():
             for i in range(a.warmup + a.iters):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 model(x).max().item()
                 if i >= a.warmup:
                     infer.append((time.perf_counter() - t) * 1e3)
+                    infer_cpu.append((time.process_time() - c) * 1e3)
         (tb, tm), (ib, im) = best_median(train), best_median(infer)
         print(
             f"RESULT pytorch size={size} batch={a.batch} train_ms={tb:.1f} infer_ms={ib:.1f} "
-            f"train_median_ms={tm:.1f} infer_median_ms={im:.1f} loss={loss:.4f}",
+            f"train_median_ms={tm:.1f} infer_median_ms={im:.1f} "
+            f"train_cpu_ms={min(train_cpu):.0f} infer_cpu_ms={min(infer_cpu):.0f} loss={loss:.4f}",
             flush=True,
         )
 

@@ -52,11 +52,20 @@ impl Conv2dOp {
         Ok((CpuStorage::F32(out), Shape::from((bs, m, g.oh, g.ow))))
     }
 
-    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// Input and weight gradients; each is skipped when its tensor does not need one (e.g. the
+    /// network's input image), which saves a whole gemm.
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let (_, _, h, wd) = x.dims4()?;
-        let gx = grad.apply_op2_no_bwd(w, &DataGradOp { p: self.p, img_hw: (h, wd) })?;
-        let gw = x.apply_op2_no_bwd(&grad, &WeightGradOp { p: self.p })?;
+        let op = DataGradOp { p: self.p, img_hw: (h, wd) };
+        let gx = x.track_op().then(|| grad.apply_op2_no_bwd(w, &op)).transpose()?;
+        let op = WeightGradOp { p: self.p };
+        let gw = w.track_op().then(|| x.apply_op2_no_bwd(&grad, &op)).transpose()?;
         Ok((gx, gw))
     }
 }
@@ -81,8 +90,7 @@ impl CustomOp2 for Conv2dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (gx, gw) = self.grads(x, w, grad)?;
-        Ok((Some(gx), Some(gw)))
+        self.grads(x, w, grad)
     }
 }
 
@@ -111,7 +119,7 @@ impl CustomOp3 for Conv2dOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (gx, gw) = self.grads(x, w, grad)?;
         let gb = grad.contiguous()?.apply_op1_no_bwd(&BiasGradOp)?;
-        Ok((Some(gx), Some(gw), Some(gb)))
+        Ok((gx, gw, Some(gb)))
     }
 }
 
@@ -146,11 +154,19 @@ impl ConvTranspose2dOp {
         Ok((CpuStorage::F32(out), Shape::from((bs, cout, g.h, g.w))))
     }
 
-    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// Input and weight gradients, each skipped when its tensor does not need one.
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let (_, _, h, wd) = x.dims4()?;
-        let gx = grad.apply_op2_no_bwd(w, &Im2colGemmOp { p: self.p, out_hw: (h, wd) })?;
-        let gw = grad.apply_op2_no_bwd(x, &WeightGradOp { p: self.p })?;
+        let op = Im2colGemmOp { p: self.p, out_hw: (h, wd) };
+        let gx = x.track_op().then(|| grad.apply_op2_no_bwd(w, &op)).transpose()?;
+        let op = WeightGradOp { p: self.p };
+        let gw = w.track_op().then(|| grad.apply_op2_no_bwd(x, &op)).transpose()?;
         Ok((gx, gw))
     }
 }
@@ -175,8 +191,7 @@ impl CustomOp2 for ConvTranspose2dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (gx, gw) = self.grads(x, w, grad)?;
-        Ok((Some(gx), Some(gw)))
+        self.grads(x, w, grad)
     }
 }
 
@@ -205,7 +220,7 @@ impl CustomOp3 for ConvTranspose2dOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (gx, gw) = self.grads(x, w, grad)?;
         let gb = grad.contiguous()?.apply_op1_no_bwd(&BiasGradOp)?;
-        Ok((Some(gx), Some(gw), Some(gb)))
+        Ok((gx, gw, Some(gb)))
     }
 }
 

@@ -172,3 +172,21 @@ fn non_contiguous_input_is_handled() -> Result<()> {
         TOL,
     )
 }
+
+#[test]
+fn input_without_gradient_is_skipped_weight_grad_still_right() -> Result<()> {
+    // The network's input image is a plain tensor: no input gradient is computed for it.
+    let x = rand_tensor(31, &[2, 3, 16, 16])?;
+    let w = Var::from_tensor(&rand_tensor(32, &[8, 3, 4, 4])?)?;
+    let y1 = conv2d(&x, &w, None, DOWN)?;
+    let g1 = y1.sum_all()?.backward()?;
+    assert!(g1.get(&x).is_none());
+    let y2 = candle_conv2d(&x, &w, None, DOWN)?;
+    let g2 = y2.sum_all()?.backward()?;
+    assert_close(
+        "dw with plain input",
+        g1.get(&w).context("ours")?,
+        g2.get(&w).context("candle")?,
+        TOL,
+    )
+}
