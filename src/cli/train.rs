@@ -135,13 +135,11 @@ fn build_spec(args: &Args) -> anyhow::Result<TrainSpec> {
 /// An indicatif bar with the loss and images/s.
 struct Bar {
     bar: Option<ProgressBar>,
-    per_epoch: usize,
     total_epochs: usize,
 }
 
 impl Progress for Bar {
     fn start(&mut self, info: &StartInfo) {
-        self.per_epoch = info.batches_per_epoch;
         self.total_epochs = info.total_epochs;
         let total = (info.total_epochs.saturating_sub(info.start_epoch) * info.batches_per_epoch)
             .saturating_sub(info.start_batch) as u64;
@@ -218,14 +216,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("cannot install the Ctrl-C handler")?;
     }
     let device = candle_core::Device::cuda_if_available(0).context("cannot open the device")?;
-    let mut bar = Bar { bar: None, per_epoch: 0, total_epochs: 0 };
+    let mut bar = Bar { bar: None, total_epochs: 0 };
     let report = daad_train::train(&spec, &device, &mut bar, &stop).with_context(|| {
         format!("training {} on {}/{}", spec.model.variant, spec.data_root.display(), spec.category)
     })?;
     if let Some(b) = &bar.bar {
         b.finish_and_clear();
     }
-    let _ = bar.per_epoch;
     if report.interrupted {
         println!(
             "interrupted after {} epochs ({} steps); checkpoint in {}; continue with the same command plus --resume",
