@@ -5,11 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use daad_memory::Rates;
-use daad_model::{LossWeights, Variant};
-use daad_train::{
-    preset_configs, EpochRecord, Preset, Progress, StartInfo, StepInfo, TrainConfig, TrainSpec,
-};
+use daad::pipeline::{train_spec, TrainOptions};
+use daad_model::Variant;
+use daad_train::{EpochRecord, Preset, Progress, StartInfo, StepInfo, TrainSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `daad train`.
@@ -27,7 +25,7 @@ pub struct Args {
     /// Model variant: ae, ae-skip, memae, daad, daad+.
     #[arg(long, default_value = "daad+")]
     pub variant: String,
-    /// Settings preset: paper (256 px, 1000 epochs), fast (64 px, 50 epochs), ci (32 px, 2 epochs).
+    /// Settings preset: paper (256 px, 1000 epochs), fast (64 px, 50 epochs), ci (32 px, 10 epochs).
     #[arg(long, default_value = "fast")]
     pub preset: String,
     /// Image side in pixels (multiple of 16); overrides the preset.
@@ -39,9 +37,12 @@ pub struct Args {
     /// Batch size; overrides the preset.
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Division rate r: blocks are r x r x 1 (r_h = r_w = r, r_c = 1); overrides the variant's rate.
+    /// Division rate r: blocks are r x r (r_h = r_w = r); overrides the variant's rate.
     #[arg(long)]
     pub division: Option<usize>,
+    /// Channel division rate r_c; overrides the variant's (1).
+    #[arg(long)]
+    pub channel_division: Option<usize>,
     /// Memory items N per bank; overrides the preset.
     #[arg(long)]
     pub memory_size: Option<usize>,
@@ -60,7 +61,7 @@ pub struct Args {
     /// Weight g of R in the score g R + (1 - g) L (Table 5); default: the variant's.
     #[arg(long)]
     pub gamma: Option<f64>,
-    /// Adam learning rate; default: the paper's (1e-4, 2e-4 with adversarial losses).
+    /// Adam learning rate; default: the preset's (paper: 1e-4, 2e-4 with adversarial losses; fast, ci: 1e-3).
     #[arg(long)]
     pub lr: Option<f64>,
     /// Write a checkpoint every N epochs; default: the preset's.
@@ -71,65 +72,37 @@ pub struct Args {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// Builds the run's configs from the preset, the variant and the overrides.
+/// Builds the run's configs through the pipeline's one mapping of flags onto presets (shared with xtask).
 fn build_spec(args: &Args) -> anyhow::Result<TrainSpec> {
     let variant: Variant = args.variant.parse()?;
     let preset: Preset = args.preset.parse()?;
-    let (mut model, mut train) = preset_configs(preset, variant);
-    if let Some(s) = args.image_size {
-        model.image_size = s;
-    }
-    if let Some(r) = args.division {
-        if r == 0 {
-            bail!("--division must be at least 1");
-        }
-        model.memory.rates = Rates { h: r, w: r, c: 1 };
-    }
-    if let Some(n) = args.memory_size {
-        model.memory.n_items = n;
-    }
+    let mut opts = TrainOptions::new(&args.data, &args.category, &args.out, variant, preset);
+    opts.image_size = args.image_size;
+    opts.epochs = args.epochs;
+    opts.batch = args.batch;
+    opts.division = args.division;
+    opts.channel_division = args.channel_division;
+    opts.memory_size = args.memory_size;
+    opts.val_fraction = Some(args.val_fraction);
+    opts.seed = Some(args.seed);
+    opts.resume = args.resume;
+    opts.cache_dir = args.cache_dir.clone();
+    opts.lr = args.lr;
+    opts.gamma = args.gamma;
+    opts.checkpoint_every = args.checkpoint_every;
     if let Some(list) = &args.losses {
-        let mut w = LossWeights { rec: 0.0, adv: 0.0, ali: 0.0 };
+        let (mut rec, mut adv, mut ali) = (false, false, false);
         for name in list {
             match name.trim() {
-                "rec" => w.rec = LossWeights::PAPER.rec,
-                "adv" => w.adv = LossWeights::PAPER.adv,
-                "ali" => w.ali = LossWeights::PAPER.ali,
+                "rec" => rec = true,
+                "adv" => adv = true,
+                "ali" => ali = true,
                 other => bail!("unknown loss `{other}` in --losses: use rec, adv, ali"),
             }
         }
-        model.losses = w;
+        (opts.rec_loss, opts.adv_loss, opts.ali_loss) = (Some(rec), Some(adv), Some(ali));
     }
-    if let Some(g) = args.gamma {
-        model.gamma = g;
-    }
-    model.discriminator = model.discriminator
-        || model.losses.adv > 0.0
-        || model.losses.ali > 0.0
-        || model.gamma < 1.0;
-    train.lr = args.lr.unwrap_or_else(|| TrainConfig::paper_lr(&model));
-    if let Some(e) = args.epochs {
-        train.epochs = e;
-    }
-    if let Some(b) = args.batch {
-        train.batch_size = b;
-    }
-    if let Some(k) = args.checkpoint_every {
-        train.checkpoint_every = k;
-    }
-    train.val_fraction = args.val_fraction;
-    train.seed = args.seed;
-    model.validate()?;
-    train.validate()?;
-    Ok(TrainSpec {
-        data_root: args.data.clone(),
-        category: args.category.clone(),
-        out: args.out.clone(),
-        model,
-        train,
-        resume: args.resume,
-        cache_dir: args.cache_dir.clone(),
-    })
+    Ok(train_spec(&opts)?)
 }
 
 /// An indicatif bar with the loss and images/s.

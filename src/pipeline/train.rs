@@ -48,8 +48,14 @@ pub struct TrainOptions {
     pub ali_loss: Option<bool>,
     /// Folder for cached preprocessed images.
     pub cache_dir: Option<PathBuf>,
-    /// Adam learning rate; `None`: the paper's (1e-4, 2e-4 with the adversarial losses).
+    /// Adam learning rate; `None`: the preset's (`TrainConfig::preset_lr`).
     pub lr: Option<f64>,
+    /// Reconstruction loss on/off at the paper's weight; `None`: on.
+    pub rec_loss: Option<bool>,
+    /// Weight g of R in the score g R + (1 - g) L; `None`: the variant's (0.9 once L exists).
+    pub gamma: Option<f64>,
+    /// Checkpoint every this many epochs; `None`: the preset's.
+    pub checkpoint_every: Option<usize>,
 }
 
 impl TrainOptions {
@@ -80,6 +86,9 @@ impl TrainOptions {
             ali_loss: None,
             cache_dir: None,
             lr: None,
+            rec_loss: None,
+            gamma: None,
+            checkpoint_every: None,
         }
     }
 }
@@ -109,6 +118,9 @@ pub fn train_spec(opts: &TrainOptions) -> Result<TrainSpec> {
     if let Some(n) = positive("--memory-size", opts.memory_size)? {
         model.memory.n_items = n;
     }
+    if let Some(on) = opts.rec_loss {
+        model.losses.rec = if on { LossWeights::PAPER.rec } else { 0.0 };
+    }
     if let Some(on) = opts.adv_loss {
         model.losses.adv = if on { LossWeights::PAPER.adv } else { 0.0 };
     }
@@ -124,7 +136,15 @@ pub fn train_spec(opts: &TrainOptions) -> Result<TrainSpec> {
         // (ScoreKind::Reconstruction / Alignment pick R or L alone at test time).
         model.gamma = daad_eval::DEFAULT_GAMMA;
     }
-    train.lr = TrainConfig::paper_lr(&model);
+    if let Some(g) = opts.gamma {
+        if !(0.0..=1.0).contains(&g) {
+            return Err(Error::option("--gamma", "must be in [0, 1]"));
+        }
+        model.gamma = g;
+        // A score with L(x) in it needs the discriminator's features.
+        model.discriminator = model.discriminator || g < 1.0;
+    }
+    train.lr = TrainConfig::preset_lr(opts.preset, &model);
     if let Some(lr) = opts.lr {
         train.lr = lr;
     }
@@ -133,6 +153,9 @@ pub fn train_spec(opts: &TrainOptions) -> Result<TrainSpec> {
     }
     if let Some(b) = positive("--batch", opts.batch)? {
         train.batch_size = b;
+    }
+    if let Some(k) = positive("--checkpoint-every", opts.checkpoint_every)? {
+        train.checkpoint_every = k;
     }
     if let Some(f) = opts.val_fraction {
         train.val_fraction = f;
@@ -194,7 +217,7 @@ mod tests {
 
     #[test]
     fn table5_losses_turn_on_the_discriminator_and_lr() {
-        let mut o = TrainOptions::new("d", "c", "o", Variant::Daad, Preset::Ci);
+        let mut o = TrainOptions::new("d", "c", "o", Variant::Daad, Preset::Paper);
         o.adv_loss = Some(true);
         o.ali_loss = Some(true);
         let s = train_spec(&o).unwrap();
@@ -206,7 +229,7 @@ mod tests {
         assert_eq!(s.train.lr, 2e-4);
         assert_eq!(s.model.gamma, 0.9);
 
-        let mut o = TrainOptions::new("d", "c", "o", Variant::DaadPlus, Preset::Ci);
+        let mut o = TrainOptions::new("d", "c", "o", Variant::DaadPlus, Preset::Paper);
         o.adv_loss = Some(false);
         o.ali_loss = Some(false);
         let s = train_spec(&o).unwrap();
