@@ -82,26 +82,19 @@ pub fn run_cell(cell: &Cell, s: &GridSettings, stop: &AtomicBool) -> Result<Opti
         Some([adv, ali, _, _]) => (Some(adv), Some(ali)),
         None => (None, None),
     };
-    let opts = TrainOptions {
-        data_root: s.data.clone(),
-        category: cell.category.clone(),
-        out: run.clone(),
-        variant,
-        preset: s.preset,
-        image_size: s.image_size,
-        epochs: s.epochs,
-        batch: None,
-        division: cell.division,
-        channel_division: cell.channel_division,
-        memory_size: s.memory_size,
-        val_fraction: s.val_fraction,
-        seed: Some(s.seed),
-        resume: run.join("state.json").is_file(),
-        adv_loss,
-        ali_loss,
-        cache_dir: Some(s.results.join("cache")),
-        lr: s.lr,
-    };
+    let mut opts = TrainOptions::new(&s.data, &cell.category, &run, variant, s.preset);
+    opts.image_size = s.image_size;
+    opts.epochs = s.epochs;
+    opts.division = cell.division;
+    opts.channel_division = cell.channel_division;
+    opts.memory_size = s.memory_size;
+    opts.val_fraction = s.val_fraction;
+    opts.seed = Some(s.seed);
+    opts.resume = run.join("state.json").is_file();
+    opts.adv_loss = adv_loss;
+    opts.ali_loss = ali_loss;
+    opts.cache_dir = Some(s.results.join("cache"));
+    opts.lr = s.lr;
     let device = pipeline::default_device();
     let mut bar = TrainBar::new(&cell.name());
     let report = pipeline::train(&opts, &device, &mut bar, stop)
