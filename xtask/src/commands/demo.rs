@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
     /// Training epochs per run.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 20)]
     pub epochs: usize,
     /// Memory size N.
     #[arg(long, default_value_t = 100)]
