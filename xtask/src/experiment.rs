@@ -264,7 +264,7 @@ pub fn provenance(s: &GridSettings, title: &str) -> String {
         s.epochs.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
         s.image_size.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
         s.memory_size.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
-        s.lr.map(|e| e.to_string()).unwrap_or_else(|| "paper".into()),
+        s.lr.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
         s.seed,
         s.val_fraction.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
     );
