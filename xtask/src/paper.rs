@@ -3,54 +3,13 @@
 //! Transcribed from Tables 1-5 of `../shared/paper/divide-and-assemble-iccv2021.md`.
 
 /// MVTec AD categories in the paper's row order (textures first, then objects).
-pub const CATEGORIES: [&str; 15] = [
-    "carpet",
-    "grid",
-    "leather",
-    "tile",
-    "wood",
-    "bottle",
-    "cable",
-    "capsule",
-    "hazelnut",
-    "metal_nut",
-    "pill",
-    "screw",
-    "toothbrush",
-    "transistor",
-    "zipper",
-];
+pub use daad::data::mvtec::CATEGORIES;
 
 /// Table 3 columns, in the paper's order.
 pub const TABLE3_VARIANTS: [&str; 5] = ["ae", "memae", "ae-skip", "daad", "daad+"];
 
-/// Table 3: per-category image AUROC for AE, MemAE*, AE+Skip, DAAD, DAAD+ (rows follow [`CATEGORIES`]).
-pub const TABLE3: [[f64; 5]; 15] = [
-    [0.411, 0.454, 0.385, 0.671, 0.866],
-    [0.841, 0.946, 0.879, 0.975, 0.957],
-    [0.615, 0.611, 0.570, 0.628, 0.862],
-    [0.696, 0.630, 0.986, 0.825, 0.882],
-    [0.961, 0.967, 0.977, 0.957, 0.982],
-    [0.955, 0.954, 0.713, 0.975, 0.976],
-    [0.688, 0.694, 0.579, 0.720, 0.844],
-    [0.819, 0.831, 0.747, 0.866, 0.767],
-    [0.884, 0.891, 0.828, 0.893, 0.921],
-    [0.565, 0.537, 0.336, 0.552, 0.758],
-    [0.882, 0.883, 0.853, 0.898, 0.900],
-    [0.956, 0.992, 1.000, 1.000, 0.987],
-    [0.977, 0.972, 0.742, 0.989, 0.992],
-    [0.776, 0.793, 0.749, 0.814, 0.876],
-    [0.878, 0.871, 0.696, 0.906, 0.859],
-];
-
 /// Table 3's published means (AE, MemAE*, AE+Skip, DAAD, DAAD+).
 pub const TABLE3_MEAN: [f64; 5] = [0.794, 0.802, 0.736, 0.845, 0.895];
-
-/// Table 1 ("Ours" row, DAAD+): per-category image AUROC, rows follow [`CATEGORIES`].
-pub const TABLE1_OURS: [f64; 15] = [
-    0.866, 0.957, 0.862, 0.882, 0.982, 0.976, 0.844, 0.767, 0.921, 0.758, 0.900, 0.987, 0.992,
-    0.876, 0.859,
-];
 
 /// Table 1's published mean for DAAD+.
 pub const TABLE1_MEAN: f64 = 0.895;
@@ -83,11 +42,19 @@ pub const TABLE5: [Table5Row; 15] = [
     ("daad", true, true, true, true, 0.895),
 ];
 
-/// The published Table 3 number for a category and variant, if the paper has one.
+/// The published Table 3 number for a category and variant, if the paper has one (the one
+/// transcription lives in `daad_eval::paper_table3`).
 pub fn table3(category: &str, variant: &str) -> Option<f64> {
-    let row = CATEGORIES.iter().position(|c| *c == category)?;
-    let col = TABLE3_VARIANTS.iter().position(|v| *v == variant)?;
-    Some(TABLE3[row][col])
+    daad::eval::paper_table3()
+        .into_iter()
+        .find(|e| e.category == category && e.variant == variant)
+        .map(|e| e.value)
+}
+
+/// Table 1's "Ours" row (DAAD+) for a category: the paper prints the same numbers as Table 3's
+/// DAAD+ column.
+pub fn table1(category: &str) -> Option<f64> {
+    table3(category, "daad+")
 }
 
 #[cfg(test)]
@@ -97,12 +64,21 @@ mod tests {
     /// The transcription is checked against the paper's own printed means (3-decimal rounding).
     #[test]
     fn table3_means_match_the_printed_means() {
-        for (col, printed) in TABLE3_MEAN.iter().enumerate() {
-            let mean = TABLE3.iter().map(|row| row[col]).sum::<f64>() / 15.0;
-            assert!((mean - printed).abs() < 1.5e-3, "column {col}: {mean} vs {printed}");
+        for (col, v) in TABLE3_VARIANTS.iter().enumerate() {
+            let mean = CATEGORIES.iter().map(|c| table3(c, v).unwrap()).sum::<f64>() / 15.0;
+            assert!(
+                (mean - TABLE3_MEAN[col]).abs() < 1.5e-3,
+                "{v}: {mean} vs {}",
+                TABLE3_MEAN[col]
+            );
         }
-        let mean = TABLE1_OURS.iter().sum::<f64>() / 15.0;
+        let mean = CATEGORIES.iter().map(|c| table1(c).unwrap()).sum::<f64>() / 15.0;
         assert!((mean - TABLE1_MEAN).abs() < 1.5e-3);
+        // Table 1's printed "Ours" row, spot-checked.
+        assert_eq!(
+            (table1("carpet"), table1("capsule"), table1("zipper")),
+            (Some(0.866), Some(0.767), Some(0.859))
+        );
         assert_eq!(table3("screw", "ae-skip"), Some(1.0));
         assert_eq!(table3("nope", "ae"), None);
     }
