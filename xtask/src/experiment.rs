@@ -12,7 +12,87 @@ use daad::pipeline::{self, Scaling, ScoreKind, TestOptions, TrainOptions};
 use daad::train::{EpochRecord, Preset, Progress, StartInfo, StepInfo, Variant};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::grid::{self, Cell, CellResult};
+use crate::grid::{self, Cell, CellResult, Shard};
+
+/// The flags shared by the grid commands (reproduce, ablate, adversarial).
+#[derive(clap::Args, Debug, Clone)]
+pub struct GridArgs {
+    /// Dataset root in MVTec AD layout (see `cargo xtask download mvtec`).
+    #[arg(long, default_value = "data/mvtec")]
+    pub data: PathBuf,
+    /// Categories to run (comma-separated); default: the 15 MVTec AD categories.
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Vec<String>,
+    /// Training preset: paper (256 px, 1000 epochs), fast, ci.
+    #[arg(long, default_value = "paper")]
+    pub preset: Preset,
+    /// Results folder name under --results-root (default: <command>-<preset>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where results folders live.
+    #[arg(long, default_value = "results")]
+    pub results_root: PathBuf,
+    /// Run only the K-th of N deterministic parts of the grid (for N machines sharing a results folder).
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Build the tables from the cells already finished (by any shard) and train nothing.
+    #[arg(long)]
+    pub collect: bool,
+    /// Override the preset's epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override the preset's image size (a multiple of 16).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Override the preset's memory size N.
+    #[arg(long)]
+    pub memory_size: Option<usize>,
+    /// Seed of every run.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Adam learning rate (default: the preset's; paper: 1e-4, 2e-4 with the adversarial losses).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Fraction of train/good held out (0 = the paper's protocol: train on every good image).
+    #[arg(long, default_value_t = 0.0)]
+    pub val_fraction: f64,
+}
+
+impl GridArgs {
+    /// The categories asked for, or the 15 MVTec AD categories.
+    pub fn categories(&self) -> Vec<String> {
+        if self.categories.is_empty() {
+            crate::paper::CATEGORIES.iter().map(|c| c.to_string()).collect()
+        } else {
+            self.categories.clone()
+        }
+    }
+
+    /// The grid's settings; the results folder defaults to `<command>-<preset>`.
+    pub fn settings(&self, command: &str, heatmaps: usize) -> GridSettings {
+        let name = self.name.clone().unwrap_or_else(|| format!("{command}-{}", self.preset));
+        GridSettings {
+            data: self.data.clone(),
+            results: self.results_root.join(name),
+            preset: self.preset,
+            epochs: self.epochs,
+            image_size: self.image_size,
+            memory_size: self.memory_size,
+            seed: self.seed,
+            val_fraction: Some(self.val_fraction),
+            heatmaps,
+            lr: self.lr,
+        }
+    }
+
+    /// This machine's part of `cells` (all of them without --shard).
+    pub fn mine(&self, cells: Vec<Cell>) -> Vec<Cell> {
+        match self.shard {
+            Some(shard) => grid::shard_cells(&cells, shard),
+            None => cells,
+        }
+    }
+}
 
 /// Settings shared by every cell of a grid.
 #[derive(Clone, Debug)]

@@ -1,13 +1,11 @@
 //! `cargo xtask ablate`: Table 4, DAAD's image AUROC as the division rate varies.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use daad::train::Preset;
 
-use crate::experiment::{self, fmt_vs, mean, GridSettings};
-use crate::grid::{self, Cell, CellResult, Shard};
+use crate::experiment::{self, fmt_vs, mean, GridArgs};
+use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
 /// Arguments of `cargo xtask ablate`.
@@ -19,45 +17,8 @@ pub struct Args {
     /// Channel division rates r_c to compare (each crossed with every --division).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub channel_division: Vec<usize>,
-    /// Dataset root in MVTec AD layout.
-    #[arg(long, default_value = "data/mvtec")]
-    pub data: PathBuf,
-    /// Categories (comma-separated); default: the 15 MVTec AD categories.
-    #[arg(long, value_delimiter = ',')]
-    pub categories: Vec<String>,
-    /// Training preset: paper, fast, ci.
-    #[arg(long, default_value = "paper")]
-    pub preset: Preset,
-    /// Results folder name under --results-root (default: ablate-<preset>).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Where results folders live.
-    #[arg(long, default_value = "results")]
-    pub results_root: PathBuf,
-    /// Run only the K-th of N deterministic parts of the grid.
-    #[arg(long)]
-    pub shard: Option<Shard>,
-    /// Build the table from finished cells only.
-    #[arg(long)]
-    pub collect: bool,
-    /// Override the preset's epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Override the preset's image size.
-    #[arg(long)]
-    pub image_size: Option<usize>,
-    /// Override the preset's memory size N.
-    #[arg(long)]
-    pub memory_size: Option<usize>,
-    /// Seed of every run.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Adam learning rate (default: the paper's, 1e-4 or 2e-4 with the adversarial losses).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Fraction of train/good held out (0 = the paper's protocol).
-    #[arg(long, default_value_t = 0.0)]
-    pub val_fraction: f64,
+    #[command(flatten)]
+    pub grid: GridArgs,
 }
 
 /// Runs `cargo xtask ablate`.
@@ -67,27 +28,10 @@ pub fn run(args: Args) -> Result<()> {
             bail!("division rate {r} must be a power of two (1, 2, 4, 8, 16)");
         }
     }
-    let categories = if args.categories.is_empty() {
-        paper::CATEGORIES.iter().map(|c| c.to_string()).collect()
-    } else {
-        args.categories.clone()
-    };
-    let settings = GridSettings {
-        data: args.data.clone(),
-        results: args
-            .results_root
-            .join(args.name.clone().unwrap_or_else(|| format!("ablate-{}", args.preset))),
-        preset: args.preset,
-        epochs: args.epochs,
-        image_size: args.image_size,
-        memory_size: args.memory_size,
-        seed: args.seed,
-        val_fraction: Some(args.val_fraction),
-        heatmaps: 2,
-        lr: args.lr,
-    };
-    if !args.collect {
-        super::reproduce::check_data(&args.data, &categories)?;
+    let categories = args.grid.categories();
+    let settings = args.grid.settings("ablate", 2);
+    if !args.grid.collect {
+        super::reproduce::check_data(&args.grid.data, &categories)?;
         let mut cells = Vec::new();
         for c in &categories {
             for &r in &args.division {
@@ -99,15 +43,11 @@ pub fn run(args: Args) -> Result<()> {
                 }
             }
         }
-        let mine = match args.shard {
-            Some(shard) => grid::shard_cells(&cells, shard),
-            None => cells,
-        };
         grid::write_atomic(
             &settings.results.join("README.md"),
             experiment::provenance(&settings, "daad: Table 4, division rate ablation").as_bytes(),
         )?;
-        experiment::run_cells(&mine, &settings)?;
+        experiment::run_cells(&args.grid.mine(cells), &settings)?;
     }
     let done = grid::collect(&settings.results)?;
     let table = table4(&done);

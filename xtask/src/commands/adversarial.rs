@@ -1,13 +1,11 @@
 //! `cargo xtask adversarial`: Table 5, generators x {L_adv, L_ali, L(x), R(x)}.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use anyhow::Result;
-use daad::train::Preset;
 
-use crate::experiment::{self, fmt_vs, mean, GridSettings};
-use crate::grid::{self, Cell, CellResult, Shard};
+use crate::experiment::{self, fmt_vs, mean, GridArgs};
+use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
 /// Arguments of `cargo xtask adversarial`.
@@ -16,45 +14,8 @@ pub struct Args {
     /// Generators to cross with the adversarial settings: ae, memae, daad.
     #[arg(long, value_delimiter = ',', default_value = "ae,memae,daad")]
     pub generators: Vec<String>,
-    /// Dataset root in MVTec AD layout.
-    #[arg(long, default_value = "data/mvtec")]
-    pub data: PathBuf,
-    /// Categories (comma-separated); default: the 15 MVTec AD categories.
-    #[arg(long, value_delimiter = ',')]
-    pub categories: Vec<String>,
-    /// Training preset: paper, fast, ci.
-    #[arg(long, default_value = "paper")]
-    pub preset: Preset,
-    /// Results folder name under --results-root (default: adversarial-<preset>).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Where results folders live.
-    #[arg(long, default_value = "results")]
-    pub results_root: PathBuf,
-    /// Run only the K-th of N deterministic parts of the grid.
-    #[arg(long)]
-    pub shard: Option<Shard>,
-    /// Build the table from finished cells only.
-    #[arg(long)]
-    pub collect: bool,
-    /// Override the preset's epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Override the preset's image size.
-    #[arg(long)]
-    pub image_size: Option<usize>,
-    /// Override the preset's memory size N.
-    #[arg(long)]
-    pub memory_size: Option<usize>,
-    /// Seed of every run.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Adam learning rate (default: the paper's, 1e-4 or 2e-4 with the adversarial losses).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Fraction of train/good held out (0 = the paper's protocol).
-    #[arg(long, default_value_t = 0.0)]
-    pub val_fraction: f64,
+    #[command(flatten)]
+    pub grid: GridArgs,
 }
 
 /// The five rows of Table 5 per generator: (L_adv, L_ali, L(x) in score, R(x) in score).
@@ -68,27 +29,10 @@ pub const ROWS: [[bool; 4]; 5] = [
 
 /// Runs `cargo xtask adversarial`.
 pub fn run(args: Args) -> Result<()> {
-    let categories = if args.categories.is_empty() {
-        paper::CATEGORIES.iter().map(|c| c.to_string()).collect()
-    } else {
-        args.categories.clone()
-    };
-    let settings = GridSettings {
-        data: args.data.clone(),
-        results: args
-            .results_root
-            .join(args.name.clone().unwrap_or_else(|| format!("adversarial-{}", args.preset))),
-        preset: args.preset,
-        epochs: args.epochs,
-        image_size: args.image_size,
-        memory_size: args.memory_size,
-        seed: args.seed,
-        val_fraction: Some(args.val_fraction),
-        heatmaps: 2,
-        lr: args.lr,
-    };
-    if !args.collect {
-        super::reproduce::check_data(&args.data, &categories)?;
+    let categories = args.grid.categories();
+    let settings = args.grid.settings("adversarial", 2);
+    if !args.grid.collect {
+        super::reproduce::check_data(&args.grid.data, &categories)?;
         let mut cells = Vec::new();
         for c in &categories {
             for g in &args.generators {
@@ -99,12 +43,6 @@ pub fn run(args: Args) -> Result<()> {
                 }
             }
         }
-        // Cells sharing a training run (rows 4 and 5) land on the same shard only by chance; the
-        // run folder is shared, so the second one resumes a finished run and only tests.
-        let mine = match args.shard {
-            Some(shard) => grid::shard_cells(&cells, shard),
-            None => cells,
-        };
         grid::write_atomic(
             &settings.results.join("README.md"),
             experiment::provenance(
@@ -113,7 +51,9 @@ pub fn run(args: Args) -> Result<()> {
             )
             .as_bytes(),
         )?;
-        experiment::run_cells(&mine, &settings)?;
+        // Rows 4 and 5 share a training run folder; on another shard the second one resumes the
+        // finished run and only tests.
+        experiment::run_cells(&args.grid.mine(cells), &settings)?;
     }
     let done = grid::collect(&settings.results)?;
     let table = table5(&done);

@@ -1,60 +1,22 @@
 //! `cargo xtask reproduce`: Tables 1 and 3 (every category x variant), resumable and shardable.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Result};
-use daad::train::Preset;
 
-use crate::experiment::{self, fmt3, fmt_vs, mean, GridSettings};
-use crate::grid::{self, Cell, CellResult, Shard};
+use crate::experiment::{self, fmt3, fmt_vs, mean, GridArgs};
+use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
 /// Arguments of `cargo xtask reproduce`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Dataset root in MVTec AD layout (see `cargo xtask download mvtec`).
-    #[arg(long, default_value = "data/mvtec")]
-    pub data: PathBuf,
-    /// Categories to run (comma-separated); default: the 15 MVTec AD categories.
-    #[arg(long, value_delimiter = ',')]
-    pub categories: Vec<String>,
     /// Variants to run (comma-separated): ae, memae, ae-skip, daad, daad+.
     #[arg(long, value_delimiter = ',', default_value = "ae,memae,ae-skip,daad,daad+")]
     pub variants: Vec<String>,
-    /// Training preset: paper (256 px, 1000 epochs), fast, ci.
-    #[arg(long, default_value = "paper")]
-    pub preset: Preset,
-    /// Results folder name under --results-root (default: reproduce-<preset>).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Where results folders live.
-    #[arg(long, default_value = "results")]
-    pub results_root: PathBuf,
-    /// Run only the K-th of N deterministic parts of the grid (for N machines sharing a results folder).
-    #[arg(long)]
-    pub shard: Option<Shard>,
-    /// Build the tables from the cells already finished (by any shard) and train nothing.
-    #[arg(long)]
-    pub collect: bool,
-    /// Override the preset's epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Override the preset's image size (a multiple of 16).
-    #[arg(long)]
-    pub image_size: Option<usize>,
-    /// Override the preset's memory size N.
-    #[arg(long)]
-    pub memory_size: Option<usize>,
-    /// Seed of every run.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Adam learning rate (default: the paper's, 1e-4 or 2e-4 with the adversarial losses).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Fraction of train/good held out (0 = the paper's protocol: train on every good image).
-    #[arg(long, default_value_t = 0.0)]
-    pub val_fraction: f64,
+    #[command(flatten)]
+    pub grid: GridArgs,
     /// Heatmap PNGs written per cell.
     #[arg(long, default_value_t = 4)]
     pub heatmaps: usize,
@@ -62,41 +24,21 @@ pub struct Args {
 
 /// Runs `cargo xtask reproduce`.
 pub fn run(args: Args) -> Result<()> {
-    let categories = if args.categories.is_empty() {
-        paper::CATEGORIES.iter().map(|c| c.to_string()).collect()
-    } else {
-        args.categories.clone()
-    };
-    let name = args.name.clone().unwrap_or_else(|| format!("reproduce-{}", args.preset));
-    let settings = GridSettings {
-        data: args.data.clone(),
-        results: args.results_root.join(name),
-        preset: args.preset,
-        epochs: args.epochs,
-        image_size: args.image_size,
-        memory_size: args.memory_size,
-        seed: args.seed,
-        val_fraction: Some(args.val_fraction),
-        heatmaps: args.heatmaps,
-        lr: args.lr,
-    };
-    if !args.collect {
-        check_data(&args.data, &categories)?;
+    let categories = args.grid.categories();
+    let settings = args.grid.settings("reproduce", args.heatmaps);
+    if !args.grid.collect {
+        check_data(&args.grid.data, &categories)?;
         let mut cells = Vec::new();
         for c in &categories {
             for v in &args.variants {
                 cells.push(Cell::new(c, v));
             }
         }
-        let mine = match args.shard {
-            Some(shard) => grid::shard_cells(&cells, shard),
-            None => cells,
-        };
         grid::write_atomic(
             &settings.results.join("README.md"),
             experiment::provenance(&settings, "daad: reproduction of Tables 1 and 3").as_bytes(),
         )?;
-        experiment::run_cells(&mine, &settings)?;
+        experiment::run_cells(&args.grid.mine(cells), &settings)?;
     }
     let done = grid::collect(&settings.results)?;
     let (t3, t1) = (table3(&done), table1(&done));
