@@ -11,10 +11,11 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     Error::Io { path: path.to_path_buf(), source }
 }
 
-/// The temporary sibling a file is written to before the rename.
+/// The temporary sibling a file is written to before the rename; the process id keeps two
+/// processes writing the same file (e.g. shards sharing a results folder) off each other's copy.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// Writes `bytes` to `path` atomically: a crash leaves either the old or the new file.
