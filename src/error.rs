@@ -11,30 +11,6 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The run folder does not exist or is not a folder.
-    #[error("run folder {} does not exist: pass the --out folder of `daad train` (train one with `daad train --data ROOT --category NAME --out RUN`)", path.display())]
-    MissingRun {
-        /// The folder that was given.
-        path: PathBuf,
-    },
-    /// A file every finished run has is missing.
-    #[error("run folder {} has no {file}: it is not a complete `daad train` run; finish it with `daad train ... --out {} --resume` or train a new one", dir.display(), dir.display())]
-    IncompleteRun {
-        /// The run folder.
-        dir: PathBuf,
-        /// The missing file's name.
-        file: &'static str,
-    },
-    /// The run was written by an incompatible version of daad.
-    #[error("run {} has format version {found}, but this daad (v{}) reads format version {expected}: retrain with this version (`daad train`) or use the daad that wrote it", path.display(), env!("CARGO_PKG_VERSION"))]
-    IncompatibleRun {
-        /// The run's config.json.
-        path: PathBuf,
-        /// The version found in the file.
-        found: String,
-        /// The version this build reads.
-        expected: u32,
-    },
     /// The run stores no score calibration (an unfinished run).
     #[error("run {} stores no score calibration (training did not finish): finish it with `daad train ... --resume`, or use `daad test --scaling test-set`", path.display())]
     NoCalibration {

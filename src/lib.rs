@@ -3,7 +3,9 @@
 //! This facade re-exports the workspace's crates, one module per stage of the paper's figure 3:
 //! [`data`] feeds images, [`memory`] is the block-wise memory op, [`nn`] the fast layers,
 //! [`model`] the networks, [`train`] the training loop and [`eval`] the scores and metrics.
-//! [`pipeline`] ties them into what the `daad` CLI and `cargo xtask` run: train, test, predict.
+//! [`Detector`] scores images with a trained run (one loader, one inference path, one
+//! calibration); [`pipeline`] ties the stages into what the `daad` CLI and `cargo xtask` run:
+//! train, test, predict.
 //!
 //! ```no_run
 //! let device = daad::pipeline::default_device();
@@ -13,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod detector;
 mod error;
 pub mod pipeline;
 
@@ -22,4 +25,5 @@ pub use daad_memory as memory;
 pub use daad_model as model;
 pub use daad_nn as nn;
 pub use daad_train as train;
+pub use detector::{Detector, Scored};
 pub use error::{Error, Result};

@@ -1,94 +1,28 @@
 //! [`test`]: a trained run on a category's test split. Raw R(x), L(x) and error maps from the
-//! model, scaled and fused per [`Scaling`] and [`ScoreKind`], measured with daad-eval, written as
+//! [`Detector`], scaled and fused per daad-eval's [`Scaling`] and [`ScoreKind`] (records hold the
+//! true raw R and L whichever score ranks), measured with daad-eval, written as
 //! `metrics.json` (DESIGN.md schema), `scores.csv`, `roc.png` and heatmap PNGs.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Instant;
 
 use candle_core::Device;
 use daad_data::{mvtec, Preprocess, Sample};
 use daad_eval::{
     AnomalyMap, AnomalyMapConfig, EvalConfig, Evaluation, Evaluator, HeatmapOptions, HeatmapRange,
-    ImageRecord, Mask, Metrics, MinMax, ReportPaths, RunInfo, ScalingMode, ScoreScaling,
+    ImageRecord, InferOptions, Mask, Metrics, ReportPaths, RunInfo, Scaling, ScalingMode,
+    ScoreKind,
 };
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{create_dir, infer_all, load_run, safe_stem};
+use super::files::{create_dir, safe_stem};
+use crate::detector::Detector;
 use crate::error::{Error, Result};
 
 /// Default number of heatmap PNGs `daad test` writes.
 pub const DEFAULT_MAX_HEATMAPS: usize = 16;
-
-/// Images per forward pass at test time **(choice)**: large enough to keep the device busy,
-/// small enough for 256 px DAAD+ on a few GB.
-pub const INFER_BATCH: usize = 16;
-
-/// Where the min-max statistics of the scores come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scaling {
-    /// Min-max over the test set itself: the paper's protocol (what `reproduce` uses).
-    TestSet,
-    /// The calibration stored in the run (held-out normal images): what a deployment sees.
-    Stored,
-}
-
-impl fmt::Display for Scaling {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Scaling::TestSet => "test-set",
-            Scaling::Stored => "stored",
-        })
-    }
-}
-
-impl FromStr for Scaling {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "test-set" | "testset" | "test" => Ok(Scaling::TestSet),
-            "stored" | "calibration" => Ok(Scaling::Stored),
-            other => Err(Error::option("--scaling", format!("`{other}`: use test-set or stored"))),
-        }
-    }
-}
-
-/// Which score ranks the images (Table 5's score columns).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScoreKind {
-    /// A(x) = g R + (1 - g) L with the run's g (R alone without a discriminator).
-    Fused,
-    /// R(x) only.
-    Reconstruction,
-    /// L(x) only (needs a discriminator).
-    Alignment,
-}
-
-impl fmt::Display for ScoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ScoreKind::Fused => "fused",
-            ScoreKind::Reconstruction => "r",
-            ScoreKind::Alignment => "l",
-        })
-    }
-}
-
-impl FromStr for ScoreKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "fused" | "a" => Ok(ScoreKind::Fused),
-            "r" | "rec" | "reconstruction" => Ok(ScoreKind::Reconstruction),
-            "l" | "ali" | "alignment" => Ok(ScoreKind::Alignment),
-            other => Err(Error::option("--score", format!("`{other}`: use fused, r or l"))),
-        }
-    }
-}
 
 /// The `daad test` flags as values.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,28 +96,6 @@ fn cache_dir(data_root: &Path, out: &Path) -> Option<PathBuf> {
         .find(|d| std::fs::create_dir_all(d).is_ok())
 }
 
-/// The stored calibration as daad-eval's scaling for `score`.
-fn stored_scaling(run: &daad_train::Run, score: ScoreKind) -> Result<ScoreScaling> {
-    let cal = run.calibration().ok_or_else(|| Error::NoCalibration { path: run.dir.clone() })?;
-    let r = MinMax { min: cal.r_min, max: cal.r_max };
-    let l = match (cal.l_min, cal.l_max) {
-        (Some(min), Some(max)) => Some(MinMax { min, max }),
-        _ => None,
-    };
-    Ok(match score {
-        ScoreKind::Fused => ScoreScaling { r, l, gamma: cal.gamma },
-        ScoreKind::Reconstruction => ScoreScaling { r, l: None, gamma: 1.0 },
-        ScoreKind::Alignment => ScoreScaling {
-            r: l.ok_or_else(|| Error::NoAlignment {
-                path: run.dir.clone(),
-                variant: run.config.model.variant.name().to_string(),
-            })?,
-            l: None,
-            gamma: 1.0,
-        },
-    })
-}
-
 /// Order in which test images get heatmaps: defects round-robin (so every defect type shows),
 /// then normal images.
 fn heatmap_order(samples: &[Sample]) -> Vec<usize> {
@@ -218,7 +130,8 @@ pub fn test(
     if let Some(t) = opts.threshold.filter(|t| !t.is_finite()) {
         return Err(Error::option("--threshold", format!("{t} is not a finite number")));
     }
-    let run = load_run(&opts.run, device)?;
+    let detector = Detector::open(&opts.run, device)?;
+    let run = detector.run();
     let cfg = &run.config;
     let has_l = run.model.has_discriminator();
     if opts.score == ScoreKind::Alignment && !has_l {
@@ -246,30 +159,22 @@ pub fn test(
         t0.elapsed().as_secs_f64()
     );
 
-    let raw = infer_all(&run.model, &images, device, INFER_BATCH, progress)?;
+    let raw = detector.raw(&images, InferOptions::default(), progress)?;
     drop(images);
     let map_cfg = AnomalyMapConfig::default();
     let maps: Vec<AnomalyMap> =
         raw.maps.par_iter().map(|m| m.postprocess(&map_cfg, None)).collect();
 
-    let (r_col, l_col): (Vec<f64>, Option<Vec<f64>>) = match opts.score {
-        ScoreKind::Fused => (raw.r.clone(), raw.l.clone()),
-        ScoreKind::Reconstruction => (raw.r.clone(), None),
-        ScoreKind::Alignment => (
-            raw.l.clone().ok_or_else(|| Error::NoAlignment {
-                path: run.dir.clone(),
-                variant: cfg.model.variant.name().to_string(),
-            })?,
-            None,
-        ),
-    };
     let scaling = match opts.scaling {
         Scaling::TestSet => ScalingMode::TestSet,
-        Scaling::Stored => ScalingMode::Stored(stored_scaling(&run, opts.score)?),
+        Scaling::Stored => {
+            ScalingMode::Stored(detector.require_calibration()?.scaling_for(opts.score)?)
+        }
     };
     let mut evaluator = Evaluator::new(EvalConfig {
         scaling,
         gamma: cfg.model.gamma,
+        kind: opts.score,
         threshold: opts.threshold,
         ..EvalConfig::default()
     });
@@ -282,8 +187,8 @@ pub fn test(
             path: s.image.clone(),
             anomalous: s.label.is_anomalous(),
             defect: s.defect.clone(),
-            r: r_col[i],
-            l: l_col.as_ref().map(|l| l[i]),
+            r: raw.r[i],
+            l: raw.l.as_ref().map(|l| l[i]),
             map: Some(map.clone()),
             mask,
         })?;
@@ -298,8 +203,7 @@ pub fn test(
         epochs: run.state.epochs_done,
     };
     let metrics = evaluation.metrics(&info);
-    let paths_written =
-        write_reports(&out, &metrics, &evaluation, evaluator.records(), &raw.r, raw.l.as_deref())?;
+    let paths_written = evaluation.write_reports(&out, &info, evaluator.records())?;
 
     let heatmaps = write_heatmaps(samples, &maps, opts.max_heatmaps, &out.join("heatmaps"))?;
     let seconds = t0.elapsed().as_secs_f64();
@@ -320,35 +224,6 @@ pub fn test(
         seconds,
         summary,
     })
-}
-
-/// Writes metrics.json, scores.csv and roc.png like [`Evaluation::write_reports`], but with the
-/// true raw R and L in the CSV's `r` and `l` columns whichever score ranked the images (the
-/// evaluator's records hold the selected score's raw values, e.g. L in `r` for `--score l`).
-fn write_reports(
-    out: &Path,
-    metrics: &Metrics,
-    evaluation: &Evaluation,
-    records: &[ImageRecord],
-    r: &[f64],
-    l: Option<&[f64]>,
-) -> Result<ReportPaths> {
-    let paths = ReportPaths {
-        metrics: out.join("metrics.json"),
-        scores: out.join("scores.csv"),
-        roc: evaluation.roc.as_ref().map(|_| out.join("roc.png")),
-    };
-    metrics.write(&paths.metrics)?;
-    let mut rows = evaluation.score_rows(records)?;
-    for (i, row) in rows.iter_mut().enumerate() {
-        row.r = r[i];
-        row.l = l.map(|l| l[i]);
-    }
-    daad_eval::write_scores_csv(&rows, &paths.scores)?;
-    if let (Some(curve), Some(p)) = (&evaluation.roc, &paths.roc) {
-        daad_eval::write_roc_png(curve, p)?;
-    }
-    Ok(paths)
 }
 
 /// Writes up to `max` heatmap overlays (at each image's original size, the ground-truth
@@ -446,16 +321,5 @@ mod tests {
     fn heatmaps_cover_every_defect_first() {
         let s = vec![sample("crack", 0), sample("crack", 1), sample("good", 0), sample("hole", 0)];
         assert_eq!(heatmap_order(&s), vec![0, 3, 1, 2]);
-    }
-
-    #[test]
-    fn option_names_parse() {
-        assert_eq!("test-set".parse::<Scaling>().unwrap(), Scaling::TestSet);
-        assert_eq!("stored".parse::<Scaling>().unwrap(), Scaling::Stored);
-        assert!("minmax".parse::<Scaling>().is_err());
-        for k in [ScoreKind::Fused, ScoreKind::Reconstruction, ScoreKind::Alignment] {
-            assert_eq!(k.to_string().parse::<ScoreKind>().unwrap(), k);
-        }
-        assert!("x".parse::<ScoreKind>().is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! [`predict`]: single images of any size, scored with the run's stored calibration (a deployed
+//! [`predict`]: single images of any size, scored by a [`Detector`] with the run's stored calibration (a deployed
 //! model sees one image at a time, so it cannot min-max over a test set), a verdict by the
 //! stored (or given) threshold, and a heatmap at the image's original size.
 
@@ -6,23 +6,14 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use daad_data::{mvtec, Preprocess};
-use daad_eval::{AnomalyMap, AnomalyMapConfig, HeatmapOptions};
+use daad_data::mvtec;
+use daad_eval::{verdict, AnomalyMap, HeatmapOptions, Verdict};
 use image::{ImageBuffer, Luma};
 use serde::{Deserialize, Serialize};
 
-use super::{create_dir, infer_all, load_run, safe_stem, INFER_BATCH};
+use super::files::{create_dir, safe_stem};
+use crate::detector::Detector;
 use crate::error::{Error, Result};
-
-/// The decision on one image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Score below the threshold.
-    Normal,
-    /// Score at or above the threshold.
-    Anomalous,
-}
 
 /// The result of [`predict`] for one image (one JSON line of `daad predict`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,7 +22,7 @@ pub struct Prediction {
     pub path: PathBuf,
     /// Fused anomaly score with the run's stored scaling (0..1 spans the held-out normal images).
     pub score: f64,
-    /// `anomalous` when `score >= threshold`.
+    /// `anomalous` when `score >= threshold` (daad-eval's [`Verdict`]).
     pub verdict: Verdict,
     /// The heatmap overlay PNG, at the image's original size.
     pub heatmap: PathBuf,
@@ -97,28 +88,24 @@ pub fn predict(
     if images.is_empty() {
         return Err(Error::option("IMAGE", "no image given: pass one or more image paths"));
     }
-    let run = load_run(run, device)?;
-    let cal =
-        run.calibration().ok_or_else(|| Error::NoCalibration { path: run.dir.clone() })?.clone();
-    let threshold =
-        threshold.or(cal.threshold).ok_or_else(|| Error::NoThreshold { path: run.dir.clone() })?;
+    let detector = Detector::open(run, device)?;
+    let cal = detector.require_calibration()?;
+    let threshold = threshold
+        .or(cal.threshold)
+        .ok_or_else(|| Error::NoThreshold { path: detector.path().to_path_buf() })?;
     // Header first: a missing or corrupt file fails before any work, with its path.
     let sizes: Vec<(u32, u32)> =
         images.iter().map(|p| mvtec::image_size(p)).collect::<daad_data::Result<_>>()?;
-    let pre = Preprocess::new(run.config.model.image_size);
-    let x = pre.load_images(images, None)?;
-    let raw = infer_all(&run.model, &x, device, INFER_BATCH, &mut |_, _| {})?;
+    let scored = detector.score_paths(images, false)?;
     create_dir(out)?;
-    let map_cfg = AnomalyMapConfig::default();
     let stems = unique_stems(images);
     let mut preds = Vec::with_capacity(images.len());
-    for (i, path) in images.iter().enumerate() {
-        let (r, l) = (raw.r[i], raw.l.as_ref().map(|l| l[i]));
-        let score = cal.fuse(r, l);
-        let verdict = if score >= threshold { Verdict::Anomalous } else { Verdict::Normal };
+    for (i, (path, s)) in images.iter().zip(scored).enumerate() {
+        let (score, r, l) = (s.score, s.r, s.l);
+        let verdict = verdict(score, Some(threshold));
         let (w, h) = sizes[i];
-        // Smooth at the model's resolution (sigma scales with it), then upsample.
-        let map = raw.maps[i].postprocess(&map_cfg, Some((w as usize, h as usize)));
+        // Smoothed at the model's resolution (sigma scales with it), then upsampled.
+        let map = s.map.resize_bilinear(w as usize, h as usize);
         let heatmap = out.join(format!("{}_heatmap.png", stems[i]));
         daad_eval::write_heatmap(path, &map, &HeatmapOptions::default(), None, &heatmap)?;
         let anomaly_map = out.join(format!("{}_map.png", stems[i]));

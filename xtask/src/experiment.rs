@@ -4,28 +4,20 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use daad::pipeline::{self, Scaling, ScoreKind, TestOptions, TrainOptions};
-use daad::train::{EpochRecord, Preset, Progress, StartInfo, StepInfo, Variant};
-use indicatif::{ProgressBar, ProgressStyle};
+use daad::eval::Metrics;
+use daad::pipeline::{self, Scaling, ScoreKind, TestOptions};
+use daad::train::{Preset, TrainSpec, Variant};
+use daad_cli::support::progress::{CountBar, TrainBar};
+use daad_cli::support::signal;
+use daad_cli::{Loss, TrainArgs};
 
 use crate::grid::{self, Cell, CellResult, Shard};
 
-/// The flags shared by the grid commands (reproduce, ablate, adversarial).
-#[derive(clap::Args, Debug, Clone)]
-pub struct GridArgs {
-    /// Dataset root in MVTec AD layout (see `cargo xtask download mvtec`).
-    #[arg(long, default_value = "data/mvtec")]
-    pub data: PathBuf,
-    /// Categories to run (comma-separated); default: the 15 MVTec AD categories.
-    #[arg(long, value_delimiter = ',')]
-    pub categories: Vec<String>,
-    /// Training preset: paper (256 px, 1000 epochs), fast, ci.
-    #[arg(long, default_value = "paper")]
-    pub preset: Preset,
+/// Where a grid's results go and which part of it this machine runs (every grid command).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ResultsArgs {
     /// Results folder name under --results-root (default: <command>-<preset>).
     #[arg(long)]
     pub name: Option<String>,
@@ -38,24 +30,49 @@ pub struct GridArgs {
     /// Build the tables from the cells already finished (by any shard) and train nothing.
     #[arg(long)]
     pub collect: bool,
-    /// Override the preset's epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Override the preset's image size (a multiple of 16).
-    #[arg(long)]
-    pub image_size: Option<usize>,
-    /// Override the preset's memory size N.
-    #[arg(long)]
-    pub memory_size: Option<usize>,
-    /// Seed of every run.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Adam learning rate (default: the preset's; paper: 1e-4, 2e-4 with the adversarial losses).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Fraction of train/good held out (0 = the paper's protocol: train on every good image).
-    #[arg(long, default_value_t = 0.0)]
-    pub val_fraction: f64,
+}
+
+impl ResultsArgs {
+    /// The results folder; its name defaults to `<default_name>`.
+    pub fn folder(&self, default_name: String) -> PathBuf {
+        self.results_root.join(self.name.clone().unwrap_or(default_name))
+    }
+
+    /// This machine's part of `cells` (all of them without --shard).
+    pub fn mine(&self, cells: Vec<Cell>) -> Vec<Cell> {
+        match self.shard {
+            Some(shard) => grid::shard_cells(&cells, shard),
+            None => cells,
+        }
+    }
+}
+
+/// The defaults of the grid commands: the paper preset, seed 42, no held-out images (the
+/// paper's protocol: train on every good image).
+pub fn grid_defaults() -> TrainArgs {
+    TrainArgs {
+        preset: Some(Preset::Paper),
+        seed: Some(42),
+        val_fraction: Some(0.0),
+        ..TrainArgs::default()
+    }
+}
+
+/// The flags shared by the MVTec grid commands (reproduce, ablate, adversarial).
+#[derive(clap::Args, Debug, Clone)]
+pub struct GridArgs {
+    /// Dataset root in MVTec AD layout (see `cargo xtask download mvtec`).
+    #[arg(long, default_value = "data/mvtec")]
+    pub data: PathBuf,
+    /// Categories to run (comma-separated); default: the 15 MVTec AD categories.
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Vec<String>,
+    /// Results folder and sharding.
+    #[command(flatten)]
+    pub results: ResultsArgs,
+    /// Training settings of every cell (the same flags as `daad train`).
+    #[command(flatten)]
+    pub train: TrainArgs,
 }
 
 impl GridArgs {
@@ -70,27 +87,23 @@ impl GridArgs {
 
     /// The grid's settings; the results folder defaults to `<command>-<preset>`.
     pub fn settings(&self, command: &str, heatmaps: usize) -> GridSettings {
-        let name = self.name.clone().unwrap_or_else(|| format!("{command}-{}", self.preset));
+        let train = self.train.or(&grid_defaults());
         GridSettings {
             data: self.data.clone(),
-            results: self.results_root.join(name),
-            preset: self.preset,
-            epochs: self.epochs,
-            image_size: self.image_size,
-            memory_size: self.memory_size,
-            seed: self.seed,
-            val_fraction: Some(self.val_fraction),
+            results: self.results.folder(format!("{command}-{}", train.preset())),
+            train,
             heatmaps,
-            lr: self.lr,
         }
     }
 
-    /// This machine's part of `cells` (all of them without --shard).
+    /// Whether to only collect finished cells.
+    pub fn collect(&self) -> bool {
+        self.results.collect
+    }
+
+    /// This machine's part of `cells`.
     pub fn mine(&self, cells: Vec<Cell>) -> Vec<Cell> {
-        match self.shard {
-            Some(shard) => grid::shard_cells(&cells, shard),
-            None => cells,
-        }
+        self.results.mine(cells)
     }
 }
 
@@ -101,36 +114,11 @@ pub struct GridSettings {
     pub data: PathBuf,
     /// Results folder (`results/<name>`).
     pub results: PathBuf,
-    /// Training preset.
-    pub preset: Preset,
-    /// Overrides of the preset.
-    pub epochs: Option<usize>,
-    /// Image size override.
-    pub image_size: Option<usize>,
-    /// Memory size override.
-    pub memory_size: Option<usize>,
-    /// Seed of every run.
-    pub seed: u64,
-    /// Held-out fraction of train/good (0 = the paper's protocol).
-    pub val_fraction: Option<f64>,
+    /// Training flags of every cell, the command's defaults filled in; a cell's own knobs
+    /// (division, losses) override them.
+    pub train: TrainArgs,
     /// Heatmap PNGs written per cell.
     pub heatmaps: usize,
-    /// Adam learning rate override (`None`: the paper's).
-    pub lr: Option<f64>,
-}
-
-/// Ctrl-C sets this flag; the trainer checkpoints and returns, and the grid stops after the cell.
-pub fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let handler_flag = flag.clone();
-    // A second handler cannot be installed in the same process; one flag serves the whole run.
-    let _ = ctrlc::set_handler(move || {
-        eprintln!(
-            "\ninterrupt: writing a checkpoint, then stopping (the run resumes where it stopped)"
-        );
-        handler_flag.store(true, Ordering::SeqCst);
-    });
-    flag
 }
 
 /// The training run folder of a cell: cells that differ only in how they score share one run.
@@ -142,42 +130,51 @@ pub fn run_dir(results: &Path, cell: &Cell) -> PathBuf {
     results.join("runs").join(key.name())
 }
 
+/// The training flags of one cell: the grid's, with the cell's division rates and (Table 5)
+/// losses on top.
+pub fn cell_train_args(cell: &Cell, s: &GridSettings) -> TrainArgs {
+    let mut t = s.train.clone();
+    t.division = cell.division.or(t.division);
+    t.channel_division = cell.channel_division.or(t.channel_division);
+    if let Some([adv, ali, _, _]) = cell.adversarial {
+        let mut losses = vec![Loss::Rec];
+        losses.extend(adv.then_some(Loss::Adv));
+        losses.extend(ali.then_some(Loss::Ali));
+        t.losses = Some(losses);
+    }
+    if t.cache_dir.is_none() {
+        t.cache_dir = Some(s.results.join("cache"));
+    }
+    t
+}
+
 /// Trains (or resumes) and tests one cell, then writes its metrics.json atomically.
 /// Returns `None` when interrupted.
 pub fn run_cell(cell: &Cell, s: &GridSettings, stop: &AtomicBool) -> Result<Option<CellResult>> {
     let dir = grid::cell_dir(&s.results, cell);
     let metrics_path = grid::metrics_path(&s.results, cell);
     if metrics_path.is_file() {
-        let bytes = std::fs::read(&metrics_path)?;
-        return Ok(Some(CellResult {
-            cell: cell.clone(),
-            metrics: serde_json::from_slice(&bytes)?,
-        }));
+        return Ok(Some(CellResult { cell: cell.clone(), metrics: Metrics::read(&metrics_path)? }));
     }
     grid::write_atomic(&dir.join("cell.json"), &serde_json::to_vec_pretty(cell)?)?;
     let variant: Variant =
         cell.variant.parse().with_context(|| format!("variant `{}`", cell.variant))?;
     let run = run_dir(&s.results, cell);
-    let (adv_loss, ali_loss) = match cell.adversarial {
-        Some([adv, ali, _, _]) => (Some(adv), Some(ali)),
-        None => (None, None),
+    let t = cell_train_args(cell, s);
+    let (model, train) =
+        t.configs(variant).with_context(|| format!("settings of cell {}", cell.name()))?;
+    let spec = TrainSpec {
+        data_root: s.data.clone(),
+        category: cell.category.clone(),
+        out: run.clone(),
+        model,
+        train,
+        resume: run.join(daad::train::STATE_FILE).is_file(),
+        cache_dir: t.cache_dir.clone(),
     };
-    let mut opts = TrainOptions::new(&s.data, &cell.category, &run, variant, s.preset);
-    opts.image_size = s.image_size;
-    opts.epochs = s.epochs;
-    opts.division = cell.division;
-    opts.channel_division = cell.channel_division;
-    opts.memory_size = s.memory_size;
-    opts.val_fraction = s.val_fraction;
-    opts.seed = Some(s.seed);
-    opts.resume = run.join("state.json").is_file();
-    opts.adv_loss = adv_loss;
-    opts.ali_loss = ali_loss;
-    opts.cache_dir = Some(s.results.join("cache"));
-    opts.lr = s.lr;
     let device = pipeline::default_device();
-    let mut bar = TrainBar::new(&cell.name());
-    let report = pipeline::train(&opts, &device, &mut bar, stop)
+    let mut bar = TrainBar::new(&cell.name(), false);
+    let report = daad::train::train(&spec, &device, &mut bar, stop)
         .with_context(|| format!("training cell {}", cell.name()))?;
     bar.finish();
     if report.interrupted {
@@ -202,23 +199,17 @@ pub fn run_cell(cell: &Cell, s: &GridSettings, stop: &AtomicBool) -> Result<Opti
         threshold: None,
         max_heatmaps: s.heatmaps,
     };
-    let bar =
-        ProgressBar::new(0).with_style(bar_style()).with_message(format!("{} test", cell.name()));
-    pipeline::test(&test_opts, &device, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .with_context(|| format!("testing cell {}", cell.name()))?;
-    bar.finish_and_clear();
-    let bytes = std::fs::read(dir.join("test").join("metrics.json"))
-        .context("reading the cell's metrics.json")?;
-    grid::write_atomic(&metrics_path, &bytes)?;
-    Ok(Some(CellResult { cell: cell.clone(), metrics: serde_json::from_slice(&bytes)? }))
+    let bar = CountBar::new(&format!("{} test", cell.name()));
+    let report = pipeline::test(&test_opts, &device, &mut |done, total| bar.update(done, total))
+        .with_context(|| format!("testing cell {}", cell.name()))?;
+    bar.finish();
+    report.metrics.write(&metrics_path)?;
+    Ok(Some(CellResult { cell: cell.clone(), metrics: report.metrics }))
 }
 
 /// Runs every cell in order, skipping finished ones; stops early on Ctrl-C.
 pub fn run_cells(cells: &[Cell], s: &GridSettings) -> Result<Vec<CellResult>> {
-    let stop = stop_flag();
+    let stop = signal::stop_flag()?;
     let mut out = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
         tracing::info!("cell {}/{}: {}", i + 1, cells.len(), cell.name());
@@ -233,61 +224,6 @@ pub fn run_cells(cells: &[Cell], s: &GridSettings) -> Result<Vec<CellResult>> {
         }
     }
     Ok(out)
-}
-
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{msg:32} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
-        .expect("static template")
-        .progress_chars("=> ")
-}
-
-/// An indicatif bar over training steps, showing the loss and images/s.
-pub struct TrainBar {
-    name: String,
-    bar: ProgressBar,
-    images: usize,
-    started: Instant,
-}
-
-impl TrainBar {
-    /// A bar labelled with the cell name.
-    pub fn new(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            bar: ProgressBar::hidden(),
-            images: 0,
-            started: Instant::now(),
-        }
-    }
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl Progress for TrainBar {
-    fn start(&mut self, info: &StartInfo) {
-        let total = (info.total_epochs * info.batches_per_epoch) as u64;
-        let done = (info.start_epoch * info.batches_per_epoch + info.start_batch) as u64;
-        self.bar = ProgressBar::new(total).with_style(bar_style());
-        self.bar.set_position(done);
-        self.bar.set_message(format!("{} train", self.name));
-        self.started = Instant::now();
-    }
-    fn step(&mut self, info: &StepInfo) {
-        self.images += info.images;
-        let rate = self.images as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-        self.bar.set_message(format!(
-            "{} e{} rec {:.4} {:.0} img/s",
-            self.name,
-            info.epoch + 1,
-            info.losses.rec,
-            rate
-        ));
-        self.bar.inc(1);
-    }
-    fn epoch(&mut self, record: &EpochRecord) {
-        tracing::debug!("{} epoch {} rec {:.5}", self.name, record.epoch + 1, record.losses.rec);
-    }
 }
 
 /// Mean of the finite values, if any.
@@ -337,16 +273,18 @@ pub fn provenance(s: &GridSettings, title: &str) -> String {
     let _ = writeln!(out, "- commit: {commit}");
     let _ = writeln!(out, "- device: {device}; CPU: {cpu} ({threads} threads)");
     let _ = writeln!(out, "- data: {}", s.data.display());
+    let t = &s.train;
+    let or_preset = |v: Option<String>| v.unwrap_or_else(|| "preset".into());
     let _ = writeln!(
         out,
         "- preset: {} (epochs {}, image size {}, memory size {}, lr {}), seed {}, val fraction {}",
-        s.preset,
-        s.epochs.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
-        s.image_size.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
-        s.memory_size.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
-        s.lr.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
-        s.seed,
-        s.val_fraction.map(|e| e.to_string()).unwrap_or_else(|| "preset".into()),
+        t.preset(),
+        or_preset(t.epochs.map(|e| e.to_string())),
+        or_preset(t.image_size.map(|e| e.to_string())),
+        or_preset(t.memory_size.map(|e| e.to_string())),
+        or_preset(t.lr.map(|e| e.to_string())),
+        or_preset(t.seed.map(|e| e.to_string())),
+        or_preset(t.val_fraction.map(|e| e.to_string())),
     );
     let _ = writeln!(out, "- scores scaled over the test set (the paper's protocol)");
     out
@@ -357,8 +295,7 @@ pub fn write_summary_csv(results: &Path, cells: &[CellResult]) -> Result<()> {
     let mut csv = String::from("cell,category,variant,division,channel_division,adversarial,image_auroc,pixel_auroc,aupro,f1_max,n_test,epochs,image_size\n");
     for r in cells {
         let m = &r.metrics;
-        let num =
-            |k: &str| m.get(k).and_then(|v| v.as_f64()).map(|v| format!("{v}")).unwrap_or_default();
+        let num = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
         let _ = writeln!(
             csv,
             "{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -371,13 +308,13 @@ pub fn write_summary_csv(results: &Path, cells: &[CellResult]) -> Result<()> {
                 .adversarial
                 .map(|f| f.iter().map(|b| if *b { '1' } else { '0' }).collect::<String>())
                 .unwrap_or_default(),
-            num("image_auroc"),
-            num("pixel_auroc"),
-            num("aupro"),
-            num("f1_max"),
-            num("n_test"),
-            num("epochs"),
-            num("image_size"),
+            num(m.image_auroc),
+            num(m.pixel_auroc),
+            num(m.aupro),
+            num(m.f1_max),
+            m.n_test,
+            m.epochs,
+            m.image_size,
         );
     }
     grid::write_atomic(&results.join("summary.csv"), csv.as_bytes())

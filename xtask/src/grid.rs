@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use daad::eval::Metrics;
 use serde::{Deserialize, Serialize};
 
 /// One experiment: a category trained and tested with one variant and its knobs.
@@ -116,14 +117,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub struct CellResult {
     /// The cell.
     pub cell: Cell,
-    /// Its metrics.json.
-    pub metrics: serde_json::Value,
+    /// Its metrics.json (typed).
+    pub metrics: Metrics,
 }
 
 impl CellResult {
     /// The image AUROC of this cell.
     pub fn image_auroc(&self) -> Option<f64> {
-        self.metrics.get("image_auroc").and_then(|v| v.as_f64())
+        self.metrics.image_auroc
+    }
+}
+
+/// A metrics.json with only the cell's identity and image AUROC set (for table tests).
+#[cfg(test)]
+pub fn test_metrics(category: &str, variant: &str, image_auroc: f64) -> Metrics {
+    Metrics {
+        category: category.into(),
+        variant: variant.into(),
+        preset: "ci".into(),
+        image_size: 32,
+        epochs: 1,
+        n_test: 2,
+        image_auroc: Some(image_auroc),
+        pixel_auroc: None,
+        aupro: None,
+        f1_max: None,
+        threshold: None,
     }
 }
 
@@ -144,8 +163,7 @@ pub fn collect(results: &Path) -> Result<Vec<CellResult>> {
         }
         let cell: Cell = serde_json::from_slice(&fs::read(&cell_file)?)
             .with_context(|| format!("parsing {}", cell_file.display()))?;
-        let metrics = serde_json::from_slice(&fs::read(&metrics_file)?)
-            .with_context(|| format!("parsing {}", metrics_file.display()))?;
+        let metrics = Metrics::read(&metrics_file)?;
         out.push(CellResult { cell, metrics });
     }
     out.sort_by_key(|r| r.cell.name());
@@ -218,7 +236,7 @@ mod tests {
             )
             .unwrap();
         }
-        write_atomic(&metrics_path(dir.path(), &done), br#"{"image_auroc": 0.75}"#).unwrap();
+        test_metrics("carpet", "ae", 0.75).write(&metrics_path(dir.path(), &done)).unwrap();
         let results = collect(dir.path()).unwrap();
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].cell, done);

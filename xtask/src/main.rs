@@ -36,10 +36,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    daad_cli::support::logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Download(args) => commands::download::run(args),

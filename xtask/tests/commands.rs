@@ -115,7 +115,7 @@ fn ablate_writes_table4() {
     tiny_synth(&data, &["grain"]);
     let mut args = vec![
         "ablate",
-        "--division",
+        "--divisions",
         "1,4",
         "--data",
         data.to_str().unwrap(),
@@ -126,7 +126,7 @@ fn ablate_writes_table4() {
     ok(&xtask(&args, dir.path()));
     let table = std::fs::read_to_string(dir.path().join("results/ablate-ci/table4.md")).unwrap();
     assert!(table.contains("| 1 | 1 | 1 |") && table.contains("| 4 | 1 | 1 |"), "{table}");
-    let bad = xtask(&["ablate", "--division", "3"], dir.path());
+    let bad = xtask(&["ablate", "--divisions", "3"], dir.path());
     assert!(!bad.status.success());
 }
 

@@ -90,6 +90,9 @@ pub enum Error {
     /// A candle tensor could not be read.
     #[error("tensor: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// The model failed during inference.
+    #[error(transparent)]
+    Model(#[from] daad_model::Error),
 }
 
 impl Error {

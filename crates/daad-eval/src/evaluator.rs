@@ -14,7 +14,7 @@ use crate::f1::{f1_max, F1Max};
 use crate::plot::write_roc_png;
 use crate::report::{write_scores_csv, Metrics, RunInfo, ScoreRow};
 use crate::roc::{roc_curve, RocCurve};
-use crate::scoring::{ScalingMode, ScoreScaling, DEFAULT_GAMMA};
+use crate::scoring::{ScalingMode, ScoreKind, ScoreScaling, DEFAULT_GAMMA};
 
 /// One test image's raw results.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +42,9 @@ pub struct EvalConfig {
     pub scaling: ScalingMode,
     /// g for [`ScalingMode::TestSet`] (a stored scaling carries its own).
     pub gamma: f64,
+    /// The score that ranks the images; records always hold the raw R and L, and a stored
+    /// scaling must be the one for this kind ([`crate::Calibration::scaling_for`]).
+    pub kind: ScoreKind,
     /// FPR limit of AUPRO (default 0.3).
     pub fpr_limit: f64,
     /// Region connectivity for AUPRO (default 8, as MVTec's code).
@@ -57,6 +60,7 @@ impl Default for EvalConfig {
         EvalConfig {
             scaling: ScalingMode::TestSet,
             gamma: DEFAULT_GAMMA,
+            kind: ScoreKind::Fused,
             fpr_limit: DEFAULT_FPR_LIMIT,
             connectivity: Connectivity::Eight,
             threshold: None,
@@ -185,6 +189,7 @@ impl Evaluator {
         }
         let r: Vec<f64> = self.records.iter().map(|x| x.r).collect();
         let l: Option<Vec<f64>> = self.records.iter().map(|x| x.l).collect();
+        let (r, l) = self.cfg.kind.columns(&r, l.as_deref())?;
         let scaling = match &self.cfg.scaling {
             ScalingMode::TestSet => ScoreScaling::fit(&r, l.as_deref(), self.cfg.gamma)?,
             ScalingMode::Stored(s) => s.clone(),

@@ -4,8 +4,9 @@
 //! threshold, ROC curves, anomaly maps, heatmap and ROC PNGs, `metrics.json`, scores CSV and
 //! markdown tables like the paper's.
 //!
-//! The crate is model-independent: it takes raw R(x), L(x) and per-pixel error maps (plain
-//! numbers, or candle tensors through [`AnomalyMap::from_tensor`]).
+//! It sits above daad-model: [`infer`] is the one batched inference path (raw R(x), L(x) and
+//! per-pixel error maps), [`Calibration`] the one score calibration stored in a run; the metrics
+//! take plain numbers (or candle tensors through [`AnomalyMap::from_tensor`]).
 //!
 //! ```
 //! use daad_eval::{EvalConfig, Evaluator, ImageRecord};
@@ -36,6 +37,7 @@ mod error;
 mod evaluator;
 mod f1;
 mod heatmap;
+mod infer;
 mod plot;
 mod report;
 mod roc;
@@ -52,6 +54,7 @@ pub use f1::{f1_max, F1Max};
 pub use heatmap::{
     colorize, contour, jet, overlay, save_png, write_heatmap, HeatmapOptions, HeatmapRange,
 };
+pub use infer::{infer, InferOptions, RawOutputs};
 pub use plot::{roc_plot, write_roc_png, PALETTE};
 pub use report::{
     markdown_table, paper_table3, scores_csv, write_scores_csv, Metrics, RunInfo, ScoreRow,
@@ -59,6 +62,6 @@ pub use report::{
 };
 pub use roc::{roc_curve, RocCurve};
 pub use scoring::{
-    fuse, quantile, quantile_threshold, Calibration, MinMax, ScalingMode, ScoreScaling,
-    DEFAULT_GAMMA, DEFAULT_THRESHOLD_QUANTILE,
+    fuse, quantile, quantile_threshold, verdict, Calibration, CalibrationSource, MinMax, Scaling,
+    ScalingMode, ScoreKind, ScoreScaling, Verdict, DEFAULT_GAMMA, DEFAULT_THRESHOLD_QUANTILE,
 };

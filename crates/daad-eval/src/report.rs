@@ -69,13 +69,14 @@ impl Metrics {
     }
 }
 
-/// Writes `text` to `path`, creating the parent folder.
+/// Writes `text` to `path` atomically (daad-model's one atomic writer), creating the parent
+/// folder.
 pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     }
-    std::fs::write(path, text).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    Ok(daad_model::io::write_atomic(path, text.as_bytes())?)
 }
 
 /// One row of the per-image scores CSV.

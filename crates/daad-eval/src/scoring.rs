@@ -6,8 +6,14 @@
 //! - from normal images only (a held-out slice of `train/good`), stored in the run, which is what
 //!   a deployed model must do since it sees one image at a time **(choice)**.
 //!
+//! A zero range (one calibration image, or identical scores) maps `v` to `v - min`, keeping
+//! order; it never maps every score to 0 (resolved in issue 12: daad-model's copy used 0).
+//!
 //! Scaled values are *not* clamped to [0, 1] **(choice)**: with stored statistics a test image may
 //! fall outside the fitted range, and clamping would turn distinct scores into ties.
+
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -155,32 +161,210 @@ pub fn quantile_threshold(normal_scores: &[f64], q: Option<f64>) -> Result<f64> 
     quantile(normal_scores, q.unwrap_or(DEFAULT_THRESHOLD_QUANTILE))
 }
 
-/// What a deployed model stores from its held-out normal images: the score scaling and the
-/// verdict threshold at a quantile of their fused scores.
+/// Which score ranks and judges the images (Table 5's score columns, `--score`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreKind {
+    /// A(x) = g R' + (1 - g) L' with the run's g (R' alone without a discriminator).
+    #[default]
+    Fused,
+    /// R(x) only.
+    Reconstruction,
+    /// L(x) only (needs a discriminator).
+    Alignment,
+}
+
+impl ScoreKind {
+    /// The command-line name (`fused`, `r`, `l`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreKind::Fused => "fused",
+            ScoreKind::Reconstruction => "r",
+            ScoreKind::Alignment => "l",
+        }
+    }
+
+    /// The raw values this kind scores, as (primary, secondary) columns: (R, L) for fused,
+    /// (R, None) for reconstruction, (L, None) for alignment (an error without L).
+    pub fn columns(self, r: &[f64], l: Option<&[f64]>) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+        Ok(match self {
+            ScoreKind::Fused => (r.to_vec(), l.map(<[f64]>::to_vec)),
+            ScoreKind::Reconstruction => (r.to_vec(), None),
+            ScoreKind::Alignment => (l.ok_or_else(no_alignment)?.to_vec(), None),
+        })
+    }
+
+    /// [`ScoreKind::columns`] for one image.
+    pub fn select(self, r: f64, l: Option<f64>) -> Result<(f64, Option<f64>)> {
+        Ok(match self {
+            ScoreKind::Fused => (r, l),
+            ScoreKind::Reconstruction => (r, None),
+            ScoreKind::Alignment => (l.ok_or_else(no_alignment)?, None),
+        })
+    }
+}
+
+fn no_alignment() -> Error {
+    Error::invalid(
+        "score kind",
+        "the alignment score L(x) needs a model with a discriminator: use fused or r",
+    )
+}
+
+impl fmt::Display for ScoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ScoreKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "fused" | "a" => Ok(ScoreKind::Fused),
+            "r" | "rec" | "reconstruction" => Ok(ScoreKind::Reconstruction),
+            "l" | "ali" | "alignment" => Ok(ScoreKind::Alignment),
+            other => Err(Error::invalid("--score", format!("`{other}`: use fused, r or l"))),
+        }
+    }
+}
+
+/// Where a test's min-max statistics come from (`--scaling`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scaling {
+    /// Min-max over the test set itself: the paper's protocol (what `reproduce` uses).
+    #[default]
+    TestSet,
+    /// The calibration stored in the run (held-out normal images): what a deployment sees.
+    Stored,
+}
+
+impl fmt::Display for Scaling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scaling::TestSet => "test-set",
+            Scaling::Stored => "stored",
+        })
+    }
+}
+
+impl FromStr for Scaling {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "test-set" | "testset" | "test" => Ok(Scaling::TestSet),
+            "stored" | "calibration" => Ok(Scaling::Stored),
+            other => Err(Error::invalid("--scaling", format!("`{other}`: use test-set or stored"))),
+        }
+    }
+}
+
+/// The decision on one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Score below the threshold.
+    Normal,
+    /// Score at or above the threshold.
+    Anomalous,
+    /// No threshold is known (the calibration has none and none was given).
+    Unknown,
+}
+
+/// Where a run's calibration statistics come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CalibrationSource {
+    /// A seeded held-out slice of train/good (the default, `--val-fraction` > 0).
+    Holdout,
+    /// The training images themselves (`--val-fraction 0`): optimistic, scores of unseen
+    /// normals run higher.
+    Train,
+}
+
+/// The one score calibration (anomalib's post-processor shape): min-max scaling of R (and L),
+/// the score kind, and the verdict threshold, fitted on normal images at the end of training,
+/// stored in the run's config.json and used by `test --scaling stored`, `predict` and every
+/// later consumer, so the same image gets the same score everywhere.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
-    /// Min-max statistics of R (and L) over the held-out normal images, and g.
+    /// Min-max statistics of R (and L) over the calibration images, and g.
     pub scaling: ScoreScaling,
-    /// The quantile used for the threshold (default 0.99).
+    /// The score that is thresholded (fused unless changed with [`Calibration::with_kind`]).
+    pub kind: ScoreKind,
+    /// The verdict threshold on the score: anomalous when score >= threshold; `None`: unknown.
+    pub threshold: Option<f64>,
+    /// The quantile of the calibration images' scores used for the threshold (default 0.99).
     pub quantile: f64,
-    /// The verdict threshold on the fused score: an image is anomalous when score >= threshold.
-    pub threshold: f64,
+    /// Which images the statistics come from.
+    pub source: CalibrationSource,
+    /// How many images the statistics come from.
+    pub n_images: usize,
 }
 
 impl Calibration {
-    /// Fits the scaling on held-out normal raw scores and puts the threshold at their
-    /// `quantile` (in the fused, scaled score space).
-    pub fn fit(r: &[f64], l: Option<&[f64]>, gamma: f64, quantile: f64) -> Result<Self> {
+    /// Fits the scaling on normal images' raw scores (fused kind) and puts the threshold at
+    /// their `quantile` in the scaled score space.
+    pub fn fit(
+        r: &[f64],
+        l: Option<&[f64]>,
+        gamma: f64,
+        quantile: f64,
+        source: CalibrationSource,
+    ) -> Result<Self> {
         let scaling = ScoreScaling::fit(r, l, gamma)?;
         let scores = scaling.scores(r, l)?;
         let threshold = self::quantile(&scores, quantile)?;
-        Ok(Calibration { scaling, quantile, threshold })
+        Ok(Calibration {
+            scaling,
+            kind: ScoreKind::Fused,
+            threshold: Some(threshold),
+            quantile,
+            source,
+            n_images: r.len(),
+        })
     }
 
-    /// The fused score of one image and its verdict (`true` = anomalous).
-    pub fn judge(&self, r: f64, l: Option<f64>) -> Result<(f64, bool)> {
-        let s = self.scaling.score(r, l)?;
-        Ok((s, s >= self.threshold))
+    /// This calibration scoring `kind` instead; the threshold (fitted on the fused score) is
+    /// kept only when the kind does not change.
+    pub fn with_kind(&self, kind: ScoreKind) -> Result<Self> {
+        self.scaling_for(kind)?;
+        let threshold = if kind == self.kind { self.threshold } else { None };
+        Ok(Calibration { kind, threshold, ..self.clone() })
+    }
+
+    /// The scaling of the columns [`ScoreKind::columns`] gives for `kind`.
+    pub fn scaling_for(&self, kind: ScoreKind) -> Result<ScoreScaling> {
+        let s = &self.scaling;
+        Ok(match kind {
+            ScoreKind::Fused => s.clone(),
+            ScoreKind::Reconstruction => ScoreScaling { r: s.r, l: None, gamma: 1.0 },
+            ScoreKind::Alignment => {
+                ScoreScaling { r: s.l.ok_or_else(no_alignment)?, l: None, gamma: 1.0 }
+            }
+        })
+    }
+
+    /// The score of one image from its raw R(x) and L(x) (L required for fused scores of a
+    /// model with a discriminator, and for the alignment kind).
+    pub fn score(&self, r: f64, l: Option<f64>) -> Result<f64> {
+        let (a, b) = self.kind.select(r, l)?;
+        self.scaling_for(self.kind)?.score(a, b)
+    }
+
+    /// The verdict on a score by the stored threshold.
+    pub fn verdict(&self, score: f64) -> Verdict {
+        verdict(score, self.threshold)
+    }
+}
+
+/// The verdict on `score` by `threshold` (`Unknown` without one).
+pub fn verdict(score: f64, threshold: Option<f64>) -> Verdict {
+    match threshold {
+        None => Verdict::Unknown,
+        Some(t) if score >= t => Verdict::Anomalous,
+        Some(_) => Verdict::Normal,
     }
 }
 
@@ -227,11 +411,68 @@ mod tests {
     #[test]
     fn calibration_thresholds_at_the_normal_quantile() {
         let r: Vec<f64> = (0..101).map(|i| i as f64).collect();
-        let c = Calibration::fit(&r, None, DEFAULT_GAMMA, 0.99).unwrap();
+        let c =
+            Calibration::fit(&r, None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout).unwrap();
         // Scaled scores are i / 100, so the 0.99 quantile is 0.99.
-        assert!((c.threshold - 0.99).abs() < 1e-12);
-        assert_eq!(c.judge(100.0, None).unwrap(), (1.0, true));
-        assert!(!c.judge(50.0, None).unwrap().1);
+        assert!((c.threshold.unwrap() - 0.99).abs() < 1e-12);
+        assert_eq!(c.score(100.0, None).unwrap(), 1.0);
+        assert_eq!(c.verdict(1.0), Verdict::Anomalous);
+        assert_eq!(c.verdict(c.score(50.0, None).unwrap()), Verdict::Normal);
+        assert_eq!(c.n_images, 101);
+        let none = Calibration { threshold: None, ..c };
+        assert_eq!(none.verdict(5.0), Verdict::Unknown);
+    }
+
+    // Moved from daad-model's score.rs (its copy of the calibration is gone).
+    #[test]
+    fn quantile_and_fusion() {
+        assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.5).unwrap(), 2.0);
+        assert!((quantile(&[0.0, 10.0], 0.99).unwrap() - 9.9).abs() < 1e-12);
+        let s = ScoreScaling::fit(&[1.0, 3.0], Some(&[10.0, 20.0]), 0.9).unwrap();
+        assert_eq!(s.scores(&[1.0, 3.0], Some(&[10.0, 20.0])).unwrap(), vec![0.0, 1.0]);
+        let cal = Calibration::fit(&[1.0, 2.0, 3.0], None, 1.0, 0.99, CalibrationSource::Holdout)
+            .unwrap();
+        assert_eq!(cal.score(2.0, None).unwrap(), 0.5);
+        assert!((cal.threshold.unwrap() - 0.99).abs() < 1e-12);
+    }
+
+    // The disagreement of issue 12: a zero range keeps order (v - min), never maps to 0.
+    #[test]
+    fn zero_range_calibration_keeps_order() {
+        let cal = Calibration::fit(&[1.0], None, 1.0, 0.99, CalibrationSource::Train).unwrap();
+        assert_eq!(cal.score(5.0, None).unwrap(), 4.0);
+        assert!(cal.score(3.0, None).unwrap() < cal.score(5.0, None).unwrap());
+        assert_eq!(cal.threshold, Some(0.0));
+    }
+
+    #[test]
+    fn kinds_select_their_columns() {
+        let cal =
+            Calibration::fit(&[0.0, 10.0], Some(&[1.0, 3.0]), 0.9, 0.5, CalibrationSource::Holdout)
+                .unwrap();
+        assert!((cal.score(5.0, Some(3.0)).unwrap() - 0.55).abs() < 1e-12);
+        let r = cal.with_kind(ScoreKind::Reconstruction).unwrap();
+        assert_eq!(r.score(5.0, Some(3.0)).unwrap(), 0.5);
+        assert_eq!(r.threshold, None);
+        let l = cal.with_kind(ScoreKind::Alignment).unwrap();
+        assert_eq!(l.score(5.0, Some(2.0)).unwrap(), 0.5);
+        assert!(l.score(5.0, None).is_err());
+        let r_only =
+            Calibration::fit(&[0.0, 1.0], None, 0.9, 0.5, CalibrationSource::Train).unwrap();
+        assert!(r_only.with_kind(ScoreKind::Alignment).is_err());
+        let json = serde_json::to_string(&cal).unwrap();
+        assert_eq!(serde_json::from_str::<Calibration>(&json).unwrap(), cal);
+    }
+
+    #[test]
+    fn option_names_parse() {
+        assert_eq!("test-set".parse::<Scaling>().unwrap(), Scaling::TestSet);
+        assert_eq!("stored".parse::<Scaling>().unwrap(), Scaling::Stored);
+        assert!("minmax".parse::<Scaling>().is_err());
+        for k in [ScoreKind::Fused, ScoreKind::Reconstruction, ScoreKind::Alignment] {
+            assert_eq!(k.to_string().parse::<ScoreKind>().unwrap(), k);
+        }
+        assert!("x".parse::<ScoreKind>().is_err());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use daad_eval::{
-    AnomalyMap, AnomalyMapConfig, Calibration, EvalConfig, Evaluator, ImageRecord, Mask, Metrics,
-    RunInfo, ScalingMode, ScoreScaling,
+    AnomalyMap, AnomalyMapConfig, Calibration, CalibrationSource, EvalConfig, Evaluator,
+    ImageRecord, Mask, Metrics, RunInfo, ScalingMode, ScoreScaling,
 };
 use rand::{Rng, SeedableRng};
 
@@ -90,18 +90,18 @@ fn stored_scaling_and_threshold_override() -> Result<()> {
     let recs = records(2, false);
     // Calibrate on the normal images only, as training does with its held-out slice.
     let normal_r: Vec<f64> = recs.iter().filter(|r| !r.anomalous).map(|r| r.r).collect();
-    let cal = Calibration::fit(&normal_r, None, 0.9, 0.99)?;
+    let cal = Calibration::fit(&normal_r, None, 0.9, 0.99, CalibrationSource::Holdout)?;
     let cfg = EvalConfig {
         scaling: ScalingMode::Stored(cal.scaling.clone()),
-        threshold: Some(cal.threshold),
+        threshold: cal.threshold,
         ..Default::default()
     };
     let mut ev = Evaluator::new(cfg);
     ev.extend(recs.clone())?;
     let e = ev.compute()?;
-    assert_eq!(e.threshold, Some(cal.threshold));
+    assert_eq!(e.threshold, cal.threshold);
     for (rec, &s) in recs.iter().zip(&e.scores) {
-        assert_eq!(s, cal.judge(rec.r, None)?.0);
+        assert_eq!(s, cal.score(rec.r, None)?);
     }
     // The ranking, hence AUROC, does not depend on the scaling.
     let mut test_set = Evaluator::new(EvalConfig::default());

@@ -10,21 +10,25 @@ use crate::{Error, Result};
 
 /// The model variants of the paper's Tables 3 and 5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Variant {
     /// Plain autoencoder: no skips, no memory, score R.
     #[serde(rename = "ae")]
     Ae,
     /// Autoencoder with UNet skips, no memory.
     #[serde(rename = "ae-skip")]
+    #[cfg_attr(feature = "clap", value(alias = "ae+skip", alias = "aeskip"))]
     AeSkip,
     /// MemAE*: no skips, memory on the bottleneck only with rates (16, 16, 1).
     #[serde(rename = "memae")]
+    #[cfg_attr(feature = "clap", value(name = "memae", alias = "memae*"))]
     MemAe,
     /// DAAD: skips with block memory on every connection, rates (8, 8, 1).
     #[serde(rename = "daad")]
     Daad,
     /// DAAD+: DAAD plus the discriminator, L_adv and L_ali, score 0.9 R + 0.1 L.
     #[serde(rename = "daad+")]
+    #[cfg_attr(feature = "clap", value(name = "daad+", alias = "daad-plus", alias = "daadplus"))]
     DaadPlus,
 }
 

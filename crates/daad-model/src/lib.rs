@@ -3,8 +3,8 @@
 //! A DCGAN-style encoder gives features f1..f4 (S/2..S/16); each encoder->decoder connection
 //! passes through its own block-wise memory ([`daad_memory::BlockMemory`]); the decoder mirrors
 //! the encoder with UNet skips; a DCGAN discriminator gives f_D for L_ali and the score L.
-//! [`ModelConfig`] rebuilds a model exactly; [`Variant`] names the paper's variants. Scores shared
-//! by training and evaluation are in [`score`]. Losses and the training loop live in daad-train.
+//! [`ModelConfig`] rebuilds a model exactly; [`Variant`] names the paper's variants. The tensor-level scores R(x), L(x)
+//! and the error map are in [`score`] (their calibration is daad-eval's). Losses and the training loop live in daad-train.
 //!
 //! ```no_run
 //! use daad_model::{DaadModel, ModelConfig, Variant};
@@ -32,4 +32,3 @@ pub use error::{Error, Result};
 pub use generator::Generator;
 pub use model::{DaadModel, WEIGHTS_FORMAT, WEIGHTS_FORMAT_VERSION};
 pub use output::AnomalyOutput;
-pub use score::{Calibration, CalibrationSource};

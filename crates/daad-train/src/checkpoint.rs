@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
+use daad_eval::Calibration;
 use daad_model::io::{load_safetensors, save_safetensors, write_atomic};
-use daad_model::{Calibration, DaadModel, ModelConfig};
+use daad_model::{DaadModel, ModelConfig};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +19,8 @@ use crate::error::io_err;
 use crate::{EpochRecord, Error, Result, StepLosses, TrainConfig, Trainer};
 
 /// Version of the run folder layout (config.json, state.json, optimizer.safetensors).
-pub const RUN_FORMAT_VERSION: u32 = 1;
+/// 2: config.json stores daad-eval's `Calibration` (scaling, kind, threshold).
+pub const RUN_FORMAT_VERSION: u32 = 2;
 /// The weights file of a run.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// The optimiser state file of a run.
@@ -196,12 +198,25 @@ pub fn write_checkpoint(
     write_json(&dir.join(STATE_FILE), state)
 }
 
-/// Reads and checks config.json of a run folder.
+/// Reads and checks config.json of a run folder. The format version is checked on the raw
+/// JSON before the full parse, so a run from another daad (whose config has other fields) gets
+/// the version message rather than a parse error.
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG_FILE);
-    let cfg: RunConfig = read_json(&path)?;
-    check_version(&path, cfg.format_version)?;
-    Ok(cfg)
+    let value: serde_json::Value = read_json(&path)?;
+    let found = value.get("format_version");
+    if found.and_then(serde_json::Value::as_u64) != Some(RUN_FORMAT_VERSION as u64) {
+        let found = found.map_or_else(|| "missing".to_string(), |v| v.to_string());
+        return Err(Error::Run {
+            path,
+            problems: vec![format!(
+                "incompatible run: format version {found}, this daad (v{}) reads format version {RUN_FORMAT_VERSION}; retrain with this version (`daad train` into a new folder) or use the daad that wrote it",
+                env!("CARGO_PKG_VERSION")
+            )],
+        });
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Error::Run { path, problems: vec![format!("malformed or corrupt JSON: {e}")] })
 }
 
 /// Reads and checks state.json of a run folder.
@@ -259,8 +274,16 @@ impl Run {
         if !dir.is_dir() {
             return Err(Error::Run {
                 path: dir.to_path_buf(),
-                problems: vec!["not a folder; pass the --out folder of `daad train`".into()],
+                problems: vec!["does not exist or is not a folder: pass the --out folder of `daad train` (train one with `daad train --data ROOT --category NAME --out RUN`)".into()],
             });
+        }
+        for file in [CONFIG_FILE, STATE_FILE, MODEL_FILE] {
+            if !dir.join(file).is_file() {
+                return Err(Error::Run {
+                    path: dir.to_path_buf(),
+                    problems: vec![format!("has no {file}: it is not a complete `daad train` run (training stopped before its first checkpoint?)")],
+                });
+            }
         }
         let config = read_config(dir)?;
         let state = read_state(dir)?;

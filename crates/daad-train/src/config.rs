@@ -10,6 +10,7 @@ use crate::{Error, Result};
 
 /// A named set of training settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// Section 4.1 exactly: 256 px, batch 8, 1000 epochs, N = 500, rates (8, 8, 1).

@@ -50,6 +50,9 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// Calibration or inference failed (daad-eval).
+    #[error(transparent)]
+    Eval(#[from] daad_eval::Error),
 }
 
 /// Result alias of daad-train.

@@ -3,7 +3,7 @@
 //! L = 50 L_rec + 0.5 L_adv + 0.5 L_ali (paper section 3.2) with daad-nn's Adam (lr 1e-4, or 2e-4
 //! with the adversarial losses; betas 0.9/0.999). Each step updates the generator, then the
 //! discriminator on the detached reconstruction. [`train`] runs a whole run folder with
-//! checkpoints, `--resume` and calibration on held-out normal images; [`Run::load`] reopens one.
+//! checkpoints, `--resume` and calibration (daad-eval's [`Calibration`]) on held-out normal images; [`Run::load`] reopens one.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -34,8 +34,9 @@ pub use checkpoint::{
     RUN_FORMAT_VERSION, STATE_FILE,
 };
 pub use config::{preset_configs, Preset, TrainConfig};
-pub use daad_model::{Calibration, CalibrationSource, DaadModel, ModelConfig, Variant};
+pub use daad_eval::{Calibration, CalibrationSource};
+pub use daad_model::{DaadModel, ModelConfig, Variant};
 pub use error::{Error, Result};
 pub use progress::{EpochRecord, NoProgress, Progress, StartInfo, StepInfo};
-pub use run::{raw_scores, split_validation, train, TrainReport, TrainSpec};
+pub use run::{split_validation, train, TrainReport, TrainSpec};
 pub use trainer::{NonFinite, StepLosses, Trainer};

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use daad_data::{Batcher, Preprocess};
-use daad_model::{Calibration, CalibrationSource, DaadModel, ModelConfig};
+use daad_eval::{infer, Calibration, CalibrationSource, InferOptions};
+use daad_model::{DaadModel, ModelConfig};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -76,31 +77,6 @@ pub fn split_validation(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<
 
 fn rel_name(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned()
-}
-
-/// Raw scores R (and L) of `images` (N, C, S, S) in evaluation mode, in batches.
-pub fn raw_scores(
-    model: &DaadModel,
-    images: &Tensor,
-    batch: usize,
-    device: &Device,
-) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
-    let n = images.dim(0)?;
-    let mut r = Vec::with_capacity(n);
-    let mut l: Option<Vec<f64>> =
-        if model.has_discriminator() { Some(Vec::with_capacity(n)) } else { None };
-    let mut start = 0;
-    while start < n {
-        let len = batch.min(n - start);
-        let x = images.narrow(0, start, len)?.to_device(device)?;
-        let out = model.infer(&x)?;
-        r.extend(out.reconstruction_score.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?);
-        if let (Some(l), Some(a)) = (l.as_mut(), out.alignment_score) {
-            l.extend(a.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?);
-        }
-        start += len;
-    }
-    Ok((r, l))
 }
 
 /// Trains (or resumes) a run; `stop` is polled between steps (Ctrl-C), and a stop writes a
@@ -315,15 +291,27 @@ pub fn train(
         Some(v) => (v.clone(), CalibrationSource::Holdout),
         None => (train_images, CalibrationSource::Train),
     };
-    let (r, l) = raw_scores(trainer.model(), &cal_images, train_cfg.batch_size, device)?;
-    let cal =
-        Calibration::fit(&r, l.as_deref(), model_cfg.gamma, train_cfg.threshold_quantile, source);
+    let raw = infer(
+        trainer.model(),
+        &cal_images,
+        train_cfg.batch_size,
+        device,
+        InferOptions::default(),
+        &mut |_, _| {},
+    )?;
+    let cal = Calibration::fit(
+        &raw.r,
+        raw.l.as_deref(),
+        model_cfg.gamma,
+        train_cfg.threshold_quantile,
+        source,
+    )?;
     tracing::info!(
         "calibration on {} {:?} images: R in [{:.5}, {:.5}], threshold {:?}",
         cal.n_images,
         cal.source,
-        cal.r_min,
-        cal.r_max,
+        cal.scaling.r.min,
+        cal.scaling.r.max,
         cal.threshold
     );
     run_cfg.calibration = Some(cal.clone());

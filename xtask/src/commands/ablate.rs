@@ -13,29 +13,29 @@ use crate::paper;
 pub struct Args {
     /// Spatial division rates r_h = r_w to compare (the paper: 1,2,4,8,16).
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
-    pub division: Vec<usize>,
-    /// Channel division rates r_c to compare (each crossed with every --division).
+    pub divisions: Vec<usize>,
+    /// Channel division rates r_c to compare (each crossed with every --divisions).
     #[arg(long, value_delimiter = ',', default_value = "1")]
-    pub channel_division: Vec<usize>,
+    pub channel_divisions: Vec<usize>,
     #[command(flatten)]
     pub grid: GridArgs,
 }
 
 /// Runs `cargo xtask ablate`.
 pub fn run(args: Args) -> Result<()> {
-    for &r in args.division.iter().chain(&args.channel_division) {
+    for &r in args.divisions.iter().chain(&args.channel_divisions) {
         if r == 0 || !r.is_power_of_two() {
             bail!("division rate {r} must be a power of two (1, 2, 4, 8, 16)");
         }
     }
     let categories = args.grid.categories();
     let settings = args.grid.settings("ablate", 2);
-    if !args.grid.collect {
+    if !args.grid.collect() {
         super::reproduce::check_data(&args.grid.data, &categories)?;
         let mut cells = Vec::new();
         for c in &categories {
-            for &r in &args.division {
-                for &rc in &args.channel_division {
+            for &r in &args.divisions {
+                for &rc in &args.channel_divisions {
                     let mut cell = Cell::new(c, "daad");
                     cell.division = Some(r);
                     cell.channel_division = Some(rc);
@@ -76,10 +76,7 @@ pub fn table4(done: &[CellResult]) -> String {
             .filter(|c| c.cell.division == Some(r) && c.cell.channel_division.unwrap_or(1) == rc)
             .collect();
         let image: Vec<f64> = cells.iter().filter_map(|c| c.image_auroc()).collect();
-        let pixel: Vec<f64> = cells
-            .iter()
-            .filter_map(|c| c.metrics.get("pixel_auroc").and_then(|v| v.as_f64()))
-            .collect();
+        let pixel: Vec<f64> = cells.iter().filter_map(|c| c.metrics.pixel_auroc).collect();
         let paper_value = (rc == 1 && cells.len() == 15)
             .then(|| paper::TABLE4.iter().find(|(d, _)| *d == r).map(|(_, v)| *v))
             .flatten();

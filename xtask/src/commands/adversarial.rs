@@ -31,7 +31,7 @@ pub const ROWS: [[bool; 4]; 5] = [
 pub fn run(args: Args) -> Result<()> {
     let categories = args.grid.categories();
     let settings = args.grid.settings("adversarial", 2);
-    if !args.grid.collect {
+    if !args.grid.collect() {
         super::reproduce::check_data(&args.grid.data, &categories)?;
         let mut cells = Vec::new();
         for c in &categories {

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Result};
+use daad::eval::{markdown_table, TableEntry};
 
-use crate::experiment::{self, fmt3, fmt_vs, mean, GridArgs};
+use crate::experiment::{self, fmt3, mean, GridArgs};
 use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
@@ -26,7 +27,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let categories = args.grid.categories();
     let settings = args.grid.settings("reproduce", args.heatmaps);
-    if !args.grid.collect {
+    if !args.grid.collect() {
         check_data(&args.grid.data, &categories)?;
         let mut cells = Vec::new();
         for c in &categories {
@@ -77,57 +78,20 @@ fn lookup<'a>(done: &'a [CellResult], category: &str, variant: &str) -> Option<&
     })
 }
 
-/// Table 3: categories as rows, variants as columns, each "ours (paper, difference)"; mean last.
+/// Table 3: categories as rows (MVTec order), variants as columns (the paper's order), each
+/// "ours (paper, difference)", mean last: daad-eval's [`daad::eval::markdown_table`].
 pub fn table3(done: &[CellResult]) -> String {
-    let mut categories: Vec<String> = Vec::new();
-    let mut variants: Vec<String> = Vec::new();
-    for r in done.iter().filter(|r| r.cell.division.is_none() && r.cell.adversarial.is_none()) {
-        if !categories.contains(&r.cell.category) {
-            categories.push(r.cell.category.clone());
-        }
-        if !variants.contains(&r.cell.variant) {
-            variants.push(r.cell.variant.clone());
-        }
-    }
-    let order = |v: &String| paper::TABLE3_VARIANTS.iter().position(|p| p == v).unwrap_or(99);
-    variants.sort_by_key(order);
-    let cat_order = |c: &String| paper::CATEGORIES.iter().position(|p| p == c).unwrap_or(99);
-    categories.sort_by_key(cat_order);
-    let mut out = String::from("Image AUROC: ours (paper, ours - paper)\n\n| category |");
-    for v in &variants {
-        let _ = write!(out, " {v} |");
-    }
-    out.push_str("\n|---|");
-    out.push_str(&"---|".repeat(variants.len()));
-    out.push('\n');
-    for c in &categories {
-        let _ = write!(out, "| {c} |");
-        for v in &variants {
-            let ours = lookup(done, c, v).and_then(CellResult::image_auroc);
-            let _ = write!(out, " {} |", fmt_vs(ours, paper::table3(c, v)));
-        }
-        out.push('\n');
-    }
-    out.push_str("| **mean** |");
-    for v in &variants {
-        let ours: Vec<f64> = categories
-            .iter()
-            .filter_map(|c| lookup(done, c, v).and_then(CellResult::image_auroc))
-            .collect();
-        // The printed mean where all 15 categories ran; else the mean of the paper's numbers for the
-        // categories that ran, so the difference compares like with like.
-        let col = paper::TABLE3_VARIANTS.iter().position(|p| p == v);
-        let paper_mean = match col {
-            Some(col) if categories.len() == 15 => Some(paper::TABLE3_MEAN[col]),
-            _ if categories.iter().all(|c| paper::table3(c, v).is_some()) => {
-                mean(&categories.iter().filter_map(|c| paper::table3(c, v)).collect::<Vec<_>>())
-            }
-            _ => None,
-        };
-        let _ = write!(out, " {} |", fmt_vs(mean(&ours), paper_mean));
-    }
-    out.push('\n');
-    out
+    let mut entries: Vec<TableEntry> = done
+        .iter()
+        .filter(|r| r.cell.division.is_none() && r.cell.adversarial.is_none())
+        .filter_map(|r| Some(TableEntry::new(&r.cell.category, &r.cell.variant, r.image_auroc()?)))
+        .collect();
+    let order = |list: &[&str], x: &str| list.iter().position(|p| *p == x).unwrap_or(99);
+    entries.sort_by_key(|e| {
+        (order(&paper::CATEGORIES, &e.category), order(&paper::TABLE3_VARIANTS, &e.variant))
+    });
+    let paper = daad::eval::paper_table3();
+    format!("Image AUROC\n\n{}", markdown_table("category", &entries, Some(&paper)))
 }
 
 /// Table 1 ("Ours" = DAAD+): one row per category, ours next to the paper's.
@@ -173,7 +137,7 @@ mod tests {
     fn result(category: &str, variant: &str, auroc: f64) -> CellResult {
         CellResult {
             cell: Cell::new(category, variant),
-            metrics: serde_json::json!({ "image_auroc": auroc }),
+            metrics: grid::test_metrics(category, variant, auroc),
         }
     }
 

@@ -12,7 +12,9 @@ use daad::data::oneclass::RawImages;
 use daad::train::Preset;
 use rayon::prelude::*;
 
-use crate::experiment::{self, fmt3, fmt_vs, mean, GridSettings};
+use daad_cli::TrainArgs;
+
+use crate::experiment::{self, fmt3, fmt_vs, mean, GridSettings, ResultsArgs};
 use crate::grid::{self, Cell};
 use crate::paper;
 
@@ -46,30 +48,24 @@ pub struct Args {
     /// Variant to train.
     #[arg(long, default_value = "daad")]
     pub variant: String,
-    /// Training preset (image size 32 unless --image-size says otherwise).
-    #[arg(long, default_value = "fast")]
-    pub preset: Preset,
-    /// Override the preset's epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Image size (a multiple of 16).
-    #[arg(long, default_value_t = 32)]
-    pub image_size: usize,
-    /// Override the preset's memory size N.
-    #[arg(long)]
-    pub memory_size: Option<usize>,
-    /// Seed of every run.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Adam learning rate (default: the paper's, 1e-4 or 2e-4 with the adversarial losses).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Results folder name under --results-root (default: table2-<dataset>-<preset>).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Where results folders live.
-    #[arg(long, default_value = "results")]
-    pub results_root: PathBuf,
+    /// Results folder (default name: table2-<dataset>-<preset>) and sharding.
+    #[command(flatten)]
+    pub results: ResultsArgs,
+    /// Training settings of every run (the same flags as `daad train`) [table2 defaults: fast
+    /// preset at 32 px, seed 42, no held-out images].
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+/// table2's training defaults.
+pub fn defaults() -> TrainArgs {
+    TrainArgs {
+        preset: Some(Preset::Fast),
+        image_size: Some(32),
+        seed: Some(42),
+        val_fraction: Some(0.0),
+        ..TrainArgs::default()
+    }
 }
 
 /// Runs `cargo xtask table2`.
@@ -85,40 +81,39 @@ pub fn run(args: Args) -> Result<()> {
             dir.display()
         );
     }
-    let (train, test) = match args.dataset {
+    let (train_set, test_set) = match args.dataset {
         Dataset::Mnist => daad::data::mnist::load(&dir),
         Dataset::Cifar10 => daad::data::cifar::load(&dir),
     }
     .with_context(|| format!("reading {name} from {}", dir.display()))?;
-    let results = args
-        .results_root
-        .join(args.name.clone().unwrap_or_else(|| format!("table2-{name}-{}", args.preset)));
+    let train = args.train.or(&defaults());
+    let results = args.results.folder(format!("table2-{name}-{}", train.preset()));
     let root = results.join("oneclass");
     for &k in &args.classes {
         if k > 9 {
             bail!("class {k} does not exist: classes are 0 to 9");
         }
-        export_class(&train, &test, k, args.max_train, args.max_test, &root.join(k.to_string()))?;
+        export_class(
+            &train_set,
+            &test_set,
+            k,
+            args.max_train,
+            args.max_test,
+            &root.join(k.to_string()),
+        )?;
     }
-    let settings = GridSettings {
-        data: root,
-        results: results.clone(),
-        preset: args.preset,
-        epochs: args.epochs,
-        image_size: Some(args.image_size),
-        memory_size: args.memory_size,
-        seed: args.seed,
-        val_fraction: Some(0.0),
-        heatmaps: 0,
-        lr: args.lr,
-    };
+    let settings = GridSettings { data: root, results: results.clone(), train, heatmaps: 0 };
     let cells: Vec<Cell> =
         args.classes.iter().map(|k| Cell::new(&k.to_string(), &args.variant)).collect();
     grid::write_atomic(
         &results.join("README.md"),
         experiment::provenance(&settings, &format!("daad: Table 2, one-class {name}")).as_bytes(),
     )?;
-    let done = experiment::run_cells(&cells, &settings)?;
+    if !args.results.collect {
+        experiment::run_cells(&args.results.mine(cells.clone()), &settings)?;
+    }
+    let mut done = grid::collect(&results)?;
+    done.retain(|r| cells.iter().any(|c| c.name() == r.cell.name()));
     let mut table = format!(
         "One-class {name}, {} image AUROC per normal class\n\n| class | image AUROC |\n|---|---|\n",
         args.variant

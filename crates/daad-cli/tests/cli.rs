@@ -474,5 +474,21 @@ fn daad_plus_scores_with_the_alignment_score() -> Result<()> {
         daad_ok(&[&"predict", &"--run", &run, &"--out", &tmp.path().join("p"), &good])?.trim(),
     )?;
     ensure!(line["l"].as_f64().is_some(), "predict reports L(x): {line}");
+
+    // One calibration: predict's score for an image is the score `test --scaling stored` wrote
+    // for it (both go through daad::Detector and daad_eval::Calibration). Only the batch
+    // differs (8 test images in one forward pass vs 1), so f32 kernels may round differently.
+    let csv = std::fs::read_to_string(tmp.path().join("test-fused/scores.csv"))?;
+    let row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.contains("good/000.png"))
+        .context("good/000.png in scores.csv")?
+        .split(',')
+        .collect();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-3);
+    let (test_r, test_score): (f64, f64) = (row[3].parse()?, row[5].parse()?);
+    let (pred_r, pred_score) = (line["r"].as_f64().unwrap(), line["score"].as_f64().unwrap());
+    ensure!(close(test_r, pred_r), "R: test {test_r} vs predict {pred_r}");
+    ensure!(close(test_score, pred_score), "score: test {test_score} vs predict {pred_score}");
     Ok(())
 }

@@ -1,12 +1,7 @@
-//! One module per subcommand; each has `Args` (clap) and `run`.
-
-pub mod predict;
-pub mod synth;
-pub mod test;
-pub mod train;
+//! Logging setup of the command-line tools.
 
 /// Logs go to stderr through tracing; `RUST_LOG` overrides the default `info` level.
-pub fn init_logging() {
+pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ =

@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod cli;
+use daad_cli::{commands as cli, support};
 
 /// Divide-and-Assemble anomaly detection: train on good images, find defects.
 #[derive(Parser, Debug)]
@@ -27,7 +26,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    cli::init_logging();
+    support::logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(args) => cli::synth::run(args),

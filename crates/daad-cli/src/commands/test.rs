@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use daad::pipeline::{self, Scaling, ScoreKind, TestOptions, DEFAULT_MAX_HEATMAPS};
-use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::support::progress::CountBar;
 
 /// Arguments of `daad test`.
 #[derive(clap::Args, Debug)]
@@ -58,20 +59,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_heatmaps: args.heatmaps,
     };
     let device = pipeline::default_device();
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "{spinner} testing [{elapsed_precise}] {bar:30} {pos}/{len} images (eta {eta})",
-        )
-        .expect("valid template"),
-    );
-    let report = pipeline::test(&opts, &device, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .with_context(|| {
-        format!("testing run {} on {}/{}", args.run.display(), args.data.display(), args.category)
-    })?;
-    bar.finish_and_clear();
+    let bar = CountBar::new("testing");
+    let report = pipeline::test(&opts, &device, &mut |done, total| bar.update(done, total))
+        .with_context(|| {
+            format!(
+                "testing run {} on {}/{}",
+                args.run.display(),
+                args.data.display(),
+                args.category
+            )
+        })?;
+    bar.finish();
     println!("{}", report.summary);
     Ok(())
 }

@@ -1,0 +1,6 @@
+//! One module per `daad` subcommand; each has `Args` (clap) and `run`.
+
+pub mod predict;
+pub mod synth;
+pub mod test;
+pub mod train;
