@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use daad_data::{Batcher, Preprocess};
 use daad_eval::{infer, Calibration, CalibrationSource, InferOptions};
 use daad_model::{DaadModel, ModelConfig};
@@ -79,44 +79,16 @@ fn rel_name(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned()
 }
 
-/// Trains (or resumes) a run; `stop` is polled between steps (Ctrl-C), and a stop writes a
-/// checkpoint that `resume` continues exactly. A non-finite loss returns
-/// [`Error::NonFiniteLoss`] and leaves the last good checkpoint in place.
-pub fn train(
-    spec: &TrainSpec,
-    device: &Device,
-    progress: &mut dyn Progress,
-    stop: &AtomicBool,
-) -> Result<TrainReport> {
-    let state_path = spec.out.join(STATE_FILE);
-    let resuming = spec.resume && state_path.exists();
-    if !spec.resume && state_path.exists() {
-        return Err(Error::Run {
-            path: spec.out.clone(),
-            problems: vec![
-                "already holds a run (state.json); pass --resume to continue it or choose another --out".into()
-            ],
-        });
-    }
-    if spec.resume && !resuming {
-        tracing::warn!("--resume: no state.json in {}, starting a new run", spec.out.display());
-    }
-    let (model_cfg, mut train_cfg) = if resuming {
-        let cfg = read_config(&spec.out)?;
-        if cfg.train.seed != spec.train.seed || cfg.model != spec.model {
-            tracing::info!("resuming: the run's own config.json is used (only --epochs may change a resumed run)");
-        }
-        (cfg.model, cfg.train)
-    } else {
-        spec.model.validate()?;
-        (spec.model.clone(), spec.train.clone())
-    };
-    if resuming {
-        train_cfg.epochs = spec.train.epochs;
-    }
-    train_cfg.validate()?;
+/// The images of a run: training images, held-out images (None at `val_fraction` 0), and
+/// the record of which is which.
+struct Loaded {
+    train_images: Tensor,
+    val_images: Option<Tensor>,
+    data: DataInfo,
+}
 
-    // Data: every train/good image, split into training and held-out images.
+/// Every train/good image of the category, split (seeded) into training and held-out images.
+fn load_data(spec: &TrainSpec, model_cfg: &ModelConfig, train_cfg: &TrainConfig) -> Result<Loaded> {
     let index = daad_data::mvtec::index_category(&spec.data_root, &spec.category)?;
     let mut paths: Vec<PathBuf> = index.train.iter().map(|s| s.image.clone()).collect();
     paths.sort();
@@ -155,6 +127,87 @@ pub fn train(
         n_val: val_paths.len(),
         val_images: val_paths.iter().map(|p| rel_name(&spec.data_root, p)).collect(),
     };
+    Ok(Loaded { train_images, val_images, data })
+}
+
+/// Calibration on normal images only: the held-out slice, or the training images at f = 0.
+fn calibrate(
+    model: &DaadModel,
+    train_images: Tensor,
+    val_images: Option<Tensor>,
+    model_cfg: &ModelConfig,
+    train_cfg: &TrainConfig,
+    device: &Device,
+) -> Result<Calibration> {
+    let (cal_images, source) = match val_images {
+        Some(v) => (v, CalibrationSource::Holdout),
+        None => (train_images, CalibrationSource::Train),
+    };
+    let raw = infer(
+        model,
+        &cal_images,
+        train_cfg.batch_size,
+        device,
+        InferOptions::default(),
+        &mut |_, _| {},
+    )?;
+    let cal = Calibration::fit(
+        &raw.r,
+        raw.l.as_deref(),
+        model_cfg.gamma,
+        train_cfg.threshold_quantile,
+        source,
+    )?;
+    tracing::info!(
+        "calibration on {} {:?} images: R in [{:.5}, {:.5}], threshold {:?}",
+        cal.n_images,
+        cal.source,
+        cal.scaling.r.min,
+        cal.scaling.r.max,
+        cal.threshold
+    );
+    Ok(cal)
+}
+
+/// Trains (or resumes) a run; `stop` is polled between steps (Ctrl-C), and a stop writes a
+/// checkpoint that `resume` continues exactly. A non-finite loss returns
+/// [`Error::NonFiniteLoss`] and leaves the last good checkpoint in place.
+pub fn train(
+    spec: &TrainSpec,
+    device: &Device,
+    progress: &mut dyn Progress,
+    stop: &AtomicBool,
+) -> Result<TrainReport> {
+    let state_path = spec.out.join(STATE_FILE);
+    let resuming = spec.resume && state_path.exists();
+    if !spec.resume && state_path.exists() {
+        return Err(Error::Run {
+            path: spec.out.clone(),
+            problems: vec![
+                "already holds a run (state.json); pass --resume to continue it or choose another --out".into()
+            ],
+        });
+    }
+    if spec.resume && !resuming {
+        tracing::warn!("--resume: no state.json in {}, starting a new run", spec.out.display());
+    }
+    let (model_cfg, mut train_cfg) = if resuming {
+        let cfg = read_config(&spec.out)?;
+        if cfg.train.seed != spec.train.seed || cfg.model != spec.model {
+            tracing::info!("resuming: the run's own config.json is used (only --epochs may change a resumed run)");
+        }
+        (cfg.model, cfg.train)
+    } else {
+        spec.model.validate()?;
+        (spec.model.clone(), spec.train.clone())
+    };
+    if resuming {
+        train_cfg.epochs = spec.train.epochs;
+    }
+    train_cfg.validate()?;
+
+    let Loaded { train_images, val_images, data } = load_data(spec, &model_cfg, &train_cfg)?;
+    let (n_train, n_val) = (data.n_train, data.n_val);
     let mut run_cfg = RunConfig {
         format_version: RUN_FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -191,15 +244,15 @@ pub fn train(
         .flips(train_cfg.flip_h, train_cfg.flip_v)
         // A last batch of one image would give BatchNorm a zero variance: drop partial batches
         // whenever one full batch exists (choice).
-        .drop_last(train_paths.len() >= train_cfg.batch_size);
+        .drop_last(n_train >= train_cfg.batch_size);
     let per_epoch = batcher.batches_per_epoch();
     progress.start(&StartInfo {
         total_epochs: train_cfg.epochs,
         start_epoch: state.epochs_done,
         start_batch: state.batches_done,
         batches_per_epoch: per_epoch,
-        n_train: train_paths.len(),
-        n_val: val_paths.len(),
+        n_train,
+        n_val,
     });
     tracing::info!(
         "training {} ({} preset) for epochs {}..{} ({} steps each, batch {}, lr {:e}) into {}",
@@ -286,34 +339,7 @@ pub fn train(
         }
     }
 
-    // Calibration on normal images only: the held-out slice, or the training images at f = 0.
-    let (cal_images, source) = match &val_images {
-        Some(v) => (v.clone(), CalibrationSource::Holdout),
-        None => (train_images, CalibrationSource::Train),
-    };
-    let raw = infer(
-        trainer.model(),
-        &cal_images,
-        train_cfg.batch_size,
-        device,
-        InferOptions::default(),
-        &mut |_, _| {},
-    )?;
-    let cal = Calibration::fit(
-        &raw.r,
-        raw.l.as_deref(),
-        model_cfg.gamma,
-        train_cfg.threshold_quantile,
-        source,
-    )?;
-    tracing::info!(
-        "calibration on {} {:?} images: R in [{:.5}, {:.5}], threshold {:?}",
-        cal.n_images,
-        cal.source,
-        cal.scaling.r.min,
-        cal.scaling.r.max,
-        cal.threshold
-    );
+    let cal = calibrate(trainer.model(), train_images, val_images, &model_cfg, &train_cfg, device)?;
     run_cfg.calibration = Some(cal.clone());
     state.finished = true;
     write_checkpoint(&spec.out, &trainer, &run_cfg, &state)?;
