@@ -221,7 +221,9 @@ pub fn read_state(dir: &Path) -> Result<TrainState> {
 pub(crate) fn safetensors_metadata(path: &Path) -> Result<HashMap<String, String>> {
     let corrupt = |why: String| Error::Run {
         path: path.to_path_buf(),
-        problems: vec![format!("not a readable safetensors file ({why}); the file is corrupt or truncated")],
+        problems: vec![format!(
+            "not a readable safetensors file ({why}); the file is corrupt or truncated"
+        )],
     };
     let mut f = File::open(path).map_err(|e| io_err(path, e))?;
     let mut len = [0u8; 8];
@@ -436,7 +438,7 @@ pub(crate) fn list_checkpoints(run: &Path) -> Vec<(usize, usize, PathBuf)> {
             e.path().is_dir().then(|| (s, k, e.path()))
         })
         .collect();
-    out.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    out.sort_by_key(|c| std::cmp::Reverse((c.0, c.1)));
     out
 }
 
@@ -485,7 +487,12 @@ impl Checkpointer {
 
     /// Writes one checkpoint of `trainer` at `state.global_step` and commits it; on an error the
     /// partial checkpoint is removed and the previous one stays committed. Returns its folder.
-    pub fn save(&self, trainer: &Trainer, config: &RunConfig, state: &TrainState) -> Result<PathBuf> {
+    pub fn save(
+        &self,
+        trainer: &Trainer,
+        config: &RunConfig,
+        state: &TrainState,
+    ) -> Result<PathBuf> {
         let ckpts = self.run.join(CHECKPOINTS_DIR);
         let mut k = 0;
         while ckpts.join(checkpoint_name(state.global_step, k)).exists() {
@@ -543,7 +550,10 @@ impl Checkpointer {
             (STEP_KEY.to_string(), step),
         ]);
         let opt = trainer.export_optimizer()?;
-        write_synced(&tmp.join(OPTIMIZER_FILE), &serialize(&tmp.join(OPTIMIZER_FILE), &opt, meta)?)?;
+        write_synced(
+            &tmp.join(OPTIMIZER_FILE),
+            &serialize(&tmp.join(OPTIMIZER_FILE), &opt, meta)?,
+        )?;
         failpoint()?;
         // 3. state.json (its global_step is the step)
         write_synced(&tmp.join(STATE_FILE), &to_json(state, None))?;

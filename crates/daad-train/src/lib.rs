@@ -36,11 +36,11 @@ pub use checkpoint::{
     EpochAccum, RunConfig, TrainState, CHECKPOINTS_DIR, CONFIG_FILE, DEFAULT_KEEP, LATEST_FILE,
     LOG_FILE, MODEL_FILE, OPTIMIZER_FILE, RUN_FORMAT_VERSION, STATE_FILE, STEP_KEY,
 };
-pub use lock::{RunLock, LOCK_FILE};
-pub use run_dir::{resume_configs, Contents, Explicit, Prepared, Run, RunDir, Setting, WriteMode};
 pub use config::{preset_configs, Preset, TrainConfig};
 pub use daad_model::{Calibration, CalibrationSource, DaadModel, ModelConfig, Variant};
 pub use error::{Error, Result};
+pub use lock::{RunLock, LOCK_FILE};
 pub use progress::{EpochRecord, NoProgress, Progress, StartInfo, StepInfo};
 pub use run::{raw_scores, split_validation, train, TrainReport, TrainSpec};
+pub use run_dir::{resume_configs, Contents, Explicit, Prepared, Run, RunDir, Setting, WriteMode};
 pub use trainer::{NonFinite, StepLosses, Trainer};

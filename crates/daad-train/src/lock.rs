@@ -42,7 +42,10 @@ impl RunLock {
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                return Err(Error::Locked { dir: dir.to_path_buf(), pid: text.trim().parse().ok() });
+                return Err(Error::Locked {
+                    dir: dir.to_path_buf(),
+                    pid: text.trim().parse().ok(),
+                });
             }
             Err(TryLockError::Error(e)) => return Err(io_err(&path, e)),
         }

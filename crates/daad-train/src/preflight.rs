@@ -19,7 +19,9 @@ const F32: u64 = 4;
 /// statistics), computed from the config without building the model (a huge --image-size would
 /// otherwise allocate the very memory this check is about).
 pub fn parameter_count(cfg: &ModelConfig) -> Result<u64> {
-    let conv = |i: usize, o: usize, k: usize, bias: bool| (i * o * k * k + if bias { o } else { 0 }) as u64;
+    let conv = |i: usize, o: usize, k: usize, bias: bool| {
+        (i * o * k * k + if bias { o } else { 0 }) as u64
+    };
     let bn = |c: usize| 4 * c as u64;
     let (ch, sides, inc) = (cfg.channels(), cfg.feature_sizes(), cfg.in_channels);
     let mut n = 0;
@@ -161,8 +163,7 @@ pub fn check_writable(dir: &Path) -> Result<()> {
 /// Checks that the file system of `dir` has `needed` bytes free; returns what it has.
 pub fn check_disk(dir: &Path, needed: u64, detail: &str) -> Result<u64> {
     let base = existing_ancestor(dir)?;
-    let available =
-        fs4::available_space(&base).map_err(|e| crate::error::io_err(&base, e))?;
+    let available = fs4::available_space(&base).map_err(|e| crate::error::io_err(&base, e))?;
     if available < needed {
         return Err(Error::InsufficientDisk {
             path: base,
@@ -212,7 +213,11 @@ pub fn preflight_train(
             return Err(Error::InsufficientMemory {
                 needed: host_need,
                 available: avail,
-                detail: format!("{} at {} px, batch {batch}, {n_images} images", memory.detail(), cfg.image_size),
+                detail: format!(
+                    "{} at {} px, batch {batch}, {n_images} images",
+                    memory.detail(),
+                    cfg.image_size
+                ),
             });
         }
     }
@@ -222,11 +227,16 @@ pub fn preflight_train(
             return Err(Error::InsufficientMemory {
                 needed: need,
                 available: avail,
-                detail: format!("on the GPU: {} at {} px, batch {batch}", memory.detail(), cfg.image_size),
+                detail: format!(
+                    "on the GPU: {} at {} px, batch {batch}",
+                    memory.detail(),
+                    cfg.image_size
+                ),
             });
         }
     }
-    let detail = format!("{parameters} parameters x 4 bytes x (model, 2 Adam moments, published copy)");
+    let detail =
+        format!("{parameters} parameters x 4 bytes x (model, 2 Adam moments, published copy)");
     let disk_available = check_disk(out, checkpoint_bytes, &detail)?;
     Ok(Preflight { parameters, checkpoint_bytes, disk_available, memory, memory_available })
 }
@@ -261,7 +271,10 @@ mod tests {
         let err = preflight_train(tmp.path(), &cfg, 8, 200, &Device::Cpu, None).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::InsufficientMemory { .. }), "{msg}");
-        assert!(msg.contains("GiB") && msg.contains("4096 px") && msg.contains("--image-size"), "{msg}");
+        assert!(
+            msg.contains("GiB") && msg.contains("4096 px") && msg.contains("--image-size"),
+            "{msg}"
+        );
         // The paper's setting fits a small machine.
         let cfg = ModelConfig::for_variant(Variant::DaadPlus, 256);
         let est = estimate_memory(&cfg, 8, 300).unwrap();
@@ -280,6 +293,9 @@ mod tests {
         assert!(check_writable(&file).is_err());
         assert!(check_writable(&file.join("sub")).is_err());
         let e = check_disk(tmp.path(), u64::MAX, "test").unwrap_err();
-        assert!(matches!(e, Error::InsufficientDisk { .. }) && e.to_string().contains("free"), "{e}");
+        assert!(
+            matches!(e, Error::InsufficientDisk { .. }) && e.to_string().contains("free"),
+            "{e}"
+        );
     }
 }

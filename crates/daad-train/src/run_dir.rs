@@ -8,7 +8,7 @@ use candle_core::Device;
 use daad_model::{Calibration, DaadModel, ModelConfig};
 
 use crate::checkpoint::{
-    list_checkpoints, load_trainer, read_latest, read_config, read_state, remove_stale,
+    list_checkpoints, load_trainer, read_config, read_latest, read_state, remove_stale,
     safetensors_metadata, verify_checkpoint, CHECKPOINTS_DIR, CONFIG_FILE, LATEST_FILE, LOG_FILE,
     MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, STEP_KEY,
 };
@@ -40,8 +40,10 @@ impl RunDir {
         if path.join(CHECKPOINTS_DIR).is_dir() {
             return Self::open_checkpoints(path);
         }
-        let missing: Vec<&str> =
-            [CONFIG_FILE, STATE_FILE, MODEL_FILE].into_iter().filter(|f| !path.join(f).is_file()).collect();
+        let missing: Vec<&str> = [CONFIG_FILE, STATE_FILE, MODEL_FILE]
+            .into_iter()
+            .filter(|f| !path.join(f).is_file())
+            .collect();
         if !missing.is_empty() {
             return Err(Error::IncompleteRun {
                 dir: path.to_path_buf(),
@@ -67,7 +69,10 @@ impl RunDir {
         let latest = read_latest(path);
         let mut candidates: Vec<PathBuf> = latest.iter().cloned().collect();
         candidates.extend(
-            list_checkpoints(path).into_iter().map(|(_, _, p)| p).filter(|p| Some(p) != latest.as_ref()),
+            list_checkpoints(path)
+                .into_iter()
+                .map(|(_, _, p)| p)
+                .filter(|p| Some(p) != latest.as_ref()),
         );
         let mut notes = Vec::new();
         if latest.is_none() {
@@ -260,7 +265,10 @@ impl RunDir {
                 if !run.resumable() {
                     return Err(Error::Run {
                         path: out.to_path_buf(),
-                        problems: vec![format!("{}; train a new run into another --out", run.notes().join("; "))],
+                        problems: vec![format!(
+                            "{}; train a new run into another --out",
+                            run.notes().join("; ")
+                        )],
                     });
                 }
                 remove_uncommitted(&run)?;
@@ -424,7 +432,10 @@ fn remove_uncommitted(run: &RunDir) -> Result<()> {
     let Some(committed) = crate::checkpoint::parse_checkpoint_name(&name) else { return Ok(()) };
     for (s, k, p) in list_checkpoints(&run.path) {
         if (s, k) > committed {
-            tracing::warn!("removing {}: written after the committed checkpoint {name}", p.display());
+            tracing::warn!(
+                "removing {}: written after the committed checkpoint {name}",
+                p.display()
+            );
             std::fs::remove_dir_all(&p).map_err(|e| io_err(&p, e))?;
         }
     }
@@ -498,17 +509,83 @@ pub fn resume_configs(
             conflicts.push(format!("{name} is {theirs} in the run, the command asks for {ours}"));
         }
     };
-    check(Setting::Variant, "variant", model.variant != rm.variant, model.variant.to_string(), rm.variant.to_string());
-    check(Setting::Preset, "preset", train.preset != rt.preset, train.preset.to_string(), rt.preset.to_string());
-    check(Setting::ImageSize, "image size", model.image_size != rm.image_size, model.image_size.to_string(), rm.image_size.to_string());
-    check(Setting::BatchSize, "batch size", train.batch_size != rt.batch_size, train.batch_size.to_string(), rt.batch_size.to_string());
-    check(Setting::Division, "division rates", model.memory.rates != rm.memory.rates, format!("{:?}", model.memory.rates), format!("{:?}", rm.memory.rates));
-    check(Setting::MemorySize, "memory size", model.memory.n_items != rm.memory.n_items, model.memory.n_items.to_string(), rm.memory.n_items.to_string());
-    check(Setting::ValFraction, "validation fraction", train.val_fraction != rt.val_fraction, train.val_fraction.to_string(), rt.val_fraction.to_string());
-    check(Setting::Seed, "seed", train.seed != rt.seed, train.seed.to_string(), rt.seed.to_string());
-    check(Setting::Losses, "loss weights", model.losses != rm.losses || model.discriminator != rm.discriminator, format!("{:?}", model.losses), format!("{:?}", rm.losses));
-    check(Setting::Gamma, "gamma", model.gamma != rm.gamma, model.gamma.to_string(), rm.gamma.to_string());
-    check(Setting::Flips, "flips", (train.flip_h, train.flip_v) != (rt.flip_h, rt.flip_v), format!("{:?}", (train.flip_h, train.flip_v)), format!("{:?}", (rt.flip_h, rt.flip_v)));
+    check(
+        Setting::Variant,
+        "variant",
+        model.variant != rm.variant,
+        model.variant.to_string(),
+        rm.variant.to_string(),
+    );
+    check(
+        Setting::Preset,
+        "preset",
+        train.preset != rt.preset,
+        train.preset.to_string(),
+        rt.preset.to_string(),
+    );
+    check(
+        Setting::ImageSize,
+        "image size",
+        model.image_size != rm.image_size,
+        model.image_size.to_string(),
+        rm.image_size.to_string(),
+    );
+    check(
+        Setting::BatchSize,
+        "batch size",
+        train.batch_size != rt.batch_size,
+        train.batch_size.to_string(),
+        rt.batch_size.to_string(),
+    );
+    check(
+        Setting::Division,
+        "division rates",
+        model.memory.rates != rm.memory.rates,
+        format!("{:?}", model.memory.rates),
+        format!("{:?}", rm.memory.rates),
+    );
+    check(
+        Setting::MemorySize,
+        "memory size",
+        model.memory.n_items != rm.memory.n_items,
+        model.memory.n_items.to_string(),
+        rm.memory.n_items.to_string(),
+    );
+    check(
+        Setting::ValFraction,
+        "validation fraction",
+        train.val_fraction != rt.val_fraction,
+        train.val_fraction.to_string(),
+        rt.val_fraction.to_string(),
+    );
+    check(
+        Setting::Seed,
+        "seed",
+        train.seed != rt.seed,
+        train.seed.to_string(),
+        rt.seed.to_string(),
+    );
+    check(
+        Setting::Losses,
+        "loss weights",
+        model.losses != rm.losses || model.discriminator != rm.discriminator,
+        format!("{:?}", model.losses),
+        format!("{:?}", rm.losses),
+    );
+    check(
+        Setting::Gamma,
+        "gamma",
+        model.gamma != rm.gamma,
+        model.gamma.to_string(),
+        rm.gamma.to_string(),
+    );
+    check(
+        Setting::Flips,
+        "flips",
+        (train.flip_h, train.flip_v) != (rt.flip_h, rt.flip_v),
+        format!("{:?}", (train.flip_h, train.flip_v)),
+        format!("{:?}", (rt.flip_h, rt.flip_v)),
+    );
     let mut t = rt.clone();
     if explicit.contains(&Setting::Epochs) {
         if train.epochs < run.state.epochs_done {

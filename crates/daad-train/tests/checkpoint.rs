@@ -23,7 +23,6 @@ impl Progress for StopAfter<'_> {
     }
 }
 
-
 #[test]
 fn interrupted_then_resumed_matches_uninterrupted() -> Result<()> {
     let dir = tempfile::tempdir()?;

@@ -134,7 +134,7 @@ fn resume_lists_every_conflict_and_keeps_the_runs_epochs() -> Result<()> {
     let Error::ResumeConflicts { conflicts, .. } = &err else { panic!("{err}") };
     assert_eq!(conflicts.len(), 3, "{err}");
     let msg = err.to_string();
-    for what in ["variant is daad in the run, the command asks for daad-plus", "image size", "seed"] {
+    for what in ["variant is daad in the run, the command asks for daad+", "image size", "seed"] {
         assert!(msg.contains(what), "{what}: {msg}");
     }
 
@@ -218,8 +218,9 @@ fn a_run_that_fails_before_its_first_checkpoint_leaves_no_folder() -> Result<()>
     let mut spec = common::spec(&root, &cat, &out, Variant::Ae);
     spec.train.epochs = 3;
     spec.train.batch_size = 2;
-    // A learning rate that overflows the weights: the loss is not finite after a step or two.
-    spec.train.lr = 1e30;
+    // A learning rate that overflows f32: the weights are infinite after the first step, so the
+    // second step's loss is not finite (before the first checkpoint, at the end of epoch 1).
+    spec.train.lr = f64::MAX;
     let err = train(&spec, &Device::Cpu, &mut NoProgress, &no_stop()).unwrap_err();
     assert!(matches!(err, Error::NonFiniteLoss { .. }), "{err}");
     assert!(!out.exists(), "left behind: {:?}", common::tree(&out));
@@ -260,7 +261,10 @@ fn open_checks_the_version_before_parsing() {
     let e = RunDir::open(&tmp.path().join("nope")).unwrap_err();
     assert!(matches!(e, Error::MissingRun { .. }) && e.to_string().contains("daad train"), "{e}");
     let e = RunDir::open(tmp.path()).unwrap_err();
-    assert!(matches!(&e, Error::IncompleteRun { entries, .. } if entries[0] == "config.json (missing)"), "{e}");
+    assert!(
+        matches!(&e, Error::IncompleteRun { entries, .. } if entries[0] == "config.json (missing)"),
+        "{e}"
+    );
     // A future config with unknown fields: the version message, not a parse error.
     fake_run(tmp.path(), r#"{"format_version": 999, "something_new": true}"#);
     let e = RunDir::open(tmp.path()).unwrap_err();
