@@ -125,3 +125,34 @@ fn a_damaged_latest_checkpoint_falls_back_to_the_previous_one() -> Result<()> {
     assert!(final_weights(&spec.out)? == want, "weights differ after the fallback");
     Ok(())
 }
+
+/// Makes the top-level model path a folder at the first step, so publishing the first
+/// checkpoint fails with an I/O error.
+struct BlockPublish(std::path::PathBuf);
+
+impl daad_train::Progress for BlockPublish {
+    fn step(&mut self, s: &daad_train::StepInfo) {
+        if s.global_step == 1 {
+            std::fs::create_dir_all(self.0.join(MODEL_FILE)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_io_error_during_a_checkpoint_leaves_no_temp_files() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (root, cat) = common::synth(dir.path(), 6);
+    let mut spec = common::spec(&root, &cat, &dir.path().join("run"), Variant::Daad);
+    spec.model.base_channels = 8;
+    let err =
+        train(&spec, &Device::Cpu, &mut BlockPublish(spec.out.clone()), &AtomicBool::new(false))
+            .unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(leftovers(&spec.out).is_empty(), "{:?}", common::tree(&spec.out));
+    // The checkpoint committed before the failed publication is intact and resumable.
+    std::fs::remove_dir(spec.out.join(MODEL_FILE))?;
+    assert_eq!(RunDir::open(&spec.out)?.state().epochs_done, 1);
+    spec.resume = true;
+    assert_eq!(run(&spec)?.epochs_done, 2);
+    Ok(())
+}
