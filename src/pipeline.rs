@@ -11,10 +11,7 @@
 //!
 //! let device = pipeline::default_device();
 //! let (model, train) = preset_configs(Preset::Ci, Variant::Daad);
-//! let spec = TrainSpec {
-//!     data_root: "data/synth".into(), category: "cap".into(), out: "runs/cap".into(),
-//!     model, train, resume: false, cache_dir: None,
-//! };
+//! let spec = TrainSpec::new("data/synth", "cap", "runs/cap", model, train);
 //! daad::train::train(&spec, &device, &mut NoProgress, &AtomicBool::new(false))?;
 //! let test = TestOptions::new("runs/cap", "data/synth", "cap", "runs/cap/test");
 //! let report = pipeline::test(&test, &device, &mut |_, _| {})?;

@@ -163,15 +163,10 @@ pub fn run_cell(cell: &Cell, s: &GridSettings, stop: &AtomicBool) -> Result<Opti
     let t = cell_train_args(cell, s);
     let (model, train) =
         t.configs(variant).with_context(|| format!("settings of cell {}", cell.name()))?;
-    let spec = TrainSpec {
-        data_root: s.data.clone(),
-        category: cell.category.clone(),
-        out: run.clone(),
-        model,
-        train,
-        resume: run.join(daad::train::STATE_FILE).is_file(),
-        cache_dir: t.cache_dir.clone(),
-    };
+    let mut spec = TrainSpec::new(&s.data, &cell.category, &run, model, train);
+    // A cell's run is resumed when a checkpoint of it exists (a killed grid continues).
+    spec.resume = run.join(daad::train::STATE_FILE).is_file();
+    spec.cache_dir = t.cache_dir.clone();
     let device = pipeline::default_device();
     let mut bar = TrainBar::new(&cell.name(), false);
     let report = daad::train::train(&spec, &device, &mut bar, stop)

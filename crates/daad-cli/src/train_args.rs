@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use daad_memory::Rates;
 use daad_model::{LossWeights, ModelConfig, Variant};
-use daad_train::{preset_configs, Preset, TrainConfig};
+use daad_train::{preset_configs, Explicit, Preset, Setting, TrainConfig};
 
 /// A training loss that `--losses` can switch on (the others are off).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +98,30 @@ impl TrainArgs {
             checkpoint_every: self.checkpoint_every.or(d.checkpoint_every),
             cache_dir: self.cache_dir.clone().or(d.cache_dir),
         }
+    }
+
+    /// Which settings these flags set (before defaults are applied): on resume, an unset setting
+    /// is taken from the run and a set one must agree with it (see [`daad_train::Setting`]).
+    pub fn explicit(&self) -> Explicit {
+        let mut set = Explicit::new();
+        let mut mark = |on: bool, s: Setting| {
+            if on {
+                set.insert(s);
+            }
+        };
+        mark(self.preset.is_some(), Setting::Preset);
+        mark(self.image_size.is_some(), Setting::ImageSize);
+        mark(self.epochs.is_some(), Setting::Epochs);
+        mark(self.batch.is_some(), Setting::BatchSize);
+        mark(self.division.is_some() || self.channel_division.is_some(), Setting::Division);
+        mark(self.memory_size.is_some(), Setting::MemorySize);
+        mark(self.val_fraction.is_some(), Setting::ValFraction);
+        mark(self.seed.is_some(), Setting::Seed);
+        mark(self.losses.is_some(), Setting::Losses);
+        mark(self.gamma.is_some(), Setting::Gamma);
+        mark(self.lr.is_some(), Setting::Lr);
+        mark(self.checkpoint_every.is_some(), Setting::CheckpointEvery);
+        set
     }
 
     /// The preset (fast when unset).

@@ -12,12 +12,11 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkpoint::{
-    load_trainer, read_config, read_state, write_checkpoint, DataInfo, RunConfig, TrainState,
-};
-use crate::error::io_err;
+use crate::checkpoint::{is_injected, Checkpointer, DataInfo, RunConfig, TrainState, DEFAULT_KEEP};
+use crate::preflight::{check_writable, preflight_train};
 use crate::progress::{EpochRecord, Progress, StartInfo, StepInfo};
-use crate::{Error, Result, TrainConfig, Trainer, RUN_FORMAT_VERSION, STATE_FILE};
+use crate::run_dir::{resume_configs, Explicit, Prepared, RunDir, WriteMode};
+use crate::{Error, Result, TrainConfig, Trainer, RUN_FORMAT_VERSION};
 
 /// What to train and where.
 #[derive(Clone, Debug)]
@@ -28,14 +27,59 @@ pub struct TrainSpec {
     pub category: String,
     /// Run folder to write.
     pub out: PathBuf,
-    /// Model settings (ignored on resume: config.json wins).
+    /// Model settings (on resume the run's own; an explicit differing one is a conflict).
     pub model: ModelConfig,
-    /// Training settings (on resume only `epochs` may change, to extend a run).
+    /// Training settings (on resume the run's own, except the explicit settings that may change:
+    /// epochs to extend, learning rate, checkpoint interval, threshold quantile).
     pub train: TrainConfig,
-    /// Continue the run in `out`.
+    /// Continue the run in `out` (an error when it holds no run).
     pub resume: bool,
+    /// Replace the daad run (or daad's partial files) in `out`; never deletes other files.
+    pub force: bool,
+    /// The settings the user set explicitly (flags), as opposed to preset defaults: on resume
+    /// an explicit setting must agree with the run (see [`crate::Setting`]), a default one is
+    /// taken from the run. Empty: resume continues the run exactly as it was configured.
+    pub explicit: Explicit,
+    /// Checkpoints kept in `out/checkpoints` (at least 1; [`crate::DEFAULT_KEEP`]).
+    pub keep_checkpoints: usize,
     /// Optional on-disk cache of preprocessed images.
     pub cache_dir: Option<PathBuf>,
+}
+
+impl TrainSpec {
+    /// A new run of `model`/`train` on `data_root/category` into `out` (no resume, no force,
+    /// nothing explicit, the default number of checkpoints kept, no cache).
+    pub fn new(
+        data_root: impl Into<PathBuf>,
+        category: impl Into<String>,
+        out: impl Into<PathBuf>,
+        model: ModelConfig,
+        train: TrainConfig,
+    ) -> Self {
+        TrainSpec {
+            data_root: data_root.into(),
+            category: category.into(),
+            out: out.into(),
+            model,
+            train,
+            resume: false,
+            force: false,
+            explicit: Explicit::new(),
+            keep_checkpoints: DEFAULT_KEEP,
+            cache_dir: None,
+        }
+    }
+
+    fn write_mode(&self) -> Result<WriteMode> {
+        match (self.resume, self.force) {
+            (true, true) => Err(Error::InvalidConfig(
+                "--resume continues a run and --force replaces it: pass one of them".into(),
+            )),
+            (true, false) => Ok(WriteMode::Resume),
+            (false, true) => Ok(WriteMode::Force),
+            (false, false) => Ok(WriteMode::New),
+        }
+    }
 }
 
 /// What a call to [`train`] did.
@@ -88,7 +132,12 @@ struct Loaded {
 }
 
 /// Every train/good image of the category, split (seeded) into training and held-out images.
-fn load_data(spec: &TrainSpec, model_cfg: &ModelConfig, train_cfg: &TrainConfig) -> Result<Loaded> {
+fn load_data(
+    spec: &TrainSpec,
+    model_cfg: &ModelConfig,
+    train_cfg: &TrainConfig,
+    device: &Device,
+) -> Result<Loaded> {
     let index = daad_data::mvtec::index_category(&spec.data_root, &spec.category)?;
     let mut paths: Vec<PathBuf> = index.train.iter().map(|s| s.image.clone()).collect();
     paths.sort();
@@ -98,6 +147,7 @@ fn load_data(spec: &TrainSpec, model_cfg: &ModelConfig, train_cfg: &TrainConfig)
             problems: vec![format!("{} training image(s); at least 2 are needed", paths.len())],
         });
     }
+    preflight_train(&spec.out, model_cfg, train_cfg.batch_size, paths.len(), device, None)?;
     let (train_idx, val_idx) =
         split_validation(paths.len(), train_cfg.val_fraction, train_cfg.seed);
     let train_paths: Vec<PathBuf> = train_idx.iter().map(|&i| paths[i].clone()).collect();
@@ -172,41 +222,58 @@ fn calibrate(
 /// Trains (or resumes) a run; `stop` is polled between steps (Ctrl-C), and a stop writes a
 /// checkpoint that `resume` continues exactly. A non-finite loss returns
 /// [`Error::NonFiniteLoss`] and leaves the last good checkpoint in place.
+///
+/// Before any expensive work: the output must be writable, hold nothing but a run being resumed
+/// ([`RunDir::prepare`]: typed errors list what is there), not be locked by another writer
+/// ([`Error::Locked`]), and the disk and memory must fit the run ([`preflight_train`]). The lock
+/// is held until this returns; a run that fails before its first checkpoint leaves no folder.
 pub fn train(
     spec: &TrainSpec,
     device: &Device,
     progress: &mut dyn Progress,
     stop: &AtomicBool,
 ) -> Result<TrainReport> {
-    let state_path = spec.out.join(STATE_FILE);
-    let resuming = spec.resume && state_path.exists();
-    if !spec.resume && state_path.exists() {
-        return Err(Error::Run {
-            path: spec.out.clone(),
-            problems: vec![
-                "already holds a run (state.json); pass --resume to continue it or choose another --out".into()
-            ],
-        });
-    }
-    if spec.resume && !resuming {
-        tracing::warn!("--resume: no state.json in {}, starting a new run", spec.out.display());
-    }
-    let (model_cfg, mut train_cfg) = if resuming {
-        let cfg = read_config(&spec.out)?;
-        if cfg.train.seed != spec.train.seed || cfg.model != spec.model {
-            tracing::info!("resuming: the run's own config.json is used (only --epochs may change a resumed run)");
+    let mode = spec.write_mode()?;
+    check_writable(&spec.out)?;
+    let mut prepared = RunDir::prepare(&spec.out, mode)?;
+    let result = train_prepared(spec, &mut prepared, device, progress, stop);
+    if let Err(e) = &result {
+        if is_injected(e) {
+            // A simulated kill: leave the folder as a killed process would.
+            prepared.abandon();
         }
-        (cfg.model, cfg.train)
-    } else {
-        spec.model.validate()?;
-        (spec.model.clone(), spec.train.clone())
-    };
-    if resuming {
-        train_cfg.epochs = spec.train.epochs;
     }
+    result
+}
+
+fn train_prepared(
+    spec: &TrainSpec,
+    prepared: &mut Prepared,
+    device: &Device,
+    progress: &mut dyn Progress,
+    stop: &AtomicBool,
+) -> Result<TrainReport> {
+    let resume = prepared.resume().cloned();
+    let (model_cfg, train_cfg) = match &resume {
+        Some(run) => {
+            let (m, t) = resume_configs(run, &spec.model, &spec.train, &spec.explicit)?;
+            tracing::info!(
+                "resuming {} in {} with its own settings (epochs {}, lr {:e})",
+                run.summary(),
+                spec.out.display(),
+                t.epochs,
+                t.lr
+            );
+            (m, t)
+        }
+        None => {
+            spec.model.validate()?;
+            (spec.model.clone(), spec.train.clone())
+        }
+    };
     train_cfg.validate()?;
 
-    let Loaded { train_images, val_images, data } = load_data(spec, &model_cfg, &train_cfg)?;
+    let Loaded { train_images, val_images, data } = load_data(spec, &model_cfg, &train_cfg, device)?;
     let (n_train, n_val) = (data.n_train, data.n_val);
     let mut run_cfg = RunConfig {
         format_version: RUN_FORMAT_VERSION,
@@ -216,9 +283,9 @@ pub fn train(
         calibration: None,
         data,
     };
-    let (mut trainer, mut state) = if resuming {
-        let state = read_state(&spec.out)?;
-        let old = read_config(&spec.out)?;
+    let (mut trainer, mut state) = if let Some(run) = &resume {
+        let state = run.state().clone();
+        let old = run.config();
         if old.data.n_train != run_cfg.data.n_train
             || old.data.val_images != run_cfg.data.val_images
         {
@@ -230,15 +297,15 @@ pub fn train(
                 )],
             });
         }
-        (load_trainer(&spec.out, &run_cfg, device)?, state)
+        (run.load_trainer(&run_cfg, device)?, state)
     } else {
-        std::fs::create_dir_all(&spec.out).map_err(|e| io_err(&spec.out, e))?;
         let model = DaadModel::new(&model_cfg, train_cfg.seed, device)?;
         (Trainer::new(model, &train_cfg)?, TrainState::new(train_cfg.seed))
     };
     if state.epochs_done < train_cfg.epochs {
         state.finished = false;
     }
+    let checkpointer = Checkpointer::new(&spec.out, spec.keep_checkpoints);
 
     let batcher = Batcher::new(train_images.clone(), train_cfg.batch_size, train_cfg.seed)
         .flips(train_cfg.flip_h, train_cfg.flip_v)
@@ -271,7 +338,8 @@ pub fn train(
         let epoch = state.epochs_done;
         for (b, batch) in batcher.epoch(epoch, device).enumerate().skip(state.batches_done) {
             if stop.load(Ordering::SeqCst) {
-                write_checkpoint(&spec.out, &trainer, &run_cfg, &state)?;
+                checkpointer.save(&trainer, &run_cfg, &state)?;
+                prepared.committed();
                 tracing::warn!(
                     "interrupted at epoch {epoch}, batch {b}: checkpoint written to {}; continue with --resume",
                     spec.out.display()
@@ -333,7 +401,8 @@ pub fn train(
         state.batches_done = 0;
         let last = state.epochs_done == train_cfg.epochs;
         if state.epochs_done % train_cfg.checkpoint_every == 0 && !last {
-            write_checkpoint(&spec.out, &trainer, &run_cfg, &state)?;
+            checkpointer.save(&trainer, &run_cfg, &state)?;
+            prepared.committed();
             last_good_epochs = state.epochs_done;
             progress.checkpoint(state.epochs_done);
         }
@@ -342,7 +411,8 @@ pub fn train(
     let cal = calibrate(trainer.model(), train_images, val_images, &model_cfg, &train_cfg, device)?;
     run_cfg.calibration = Some(cal.clone());
     state.finished = true;
-    write_checkpoint(&spec.out, &trainer, &run_cfg, &state)?;
+    checkpointer.save(&trainer, &run_cfg, &state)?;
+    prepared.committed();
     progress.checkpoint(state.epochs_done);
     Ok(TrainReport {
         run: spec.out.clone(),

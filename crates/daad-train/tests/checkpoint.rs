@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use candle_core::Device;
 use daad_model::Variant;
-use daad_train::{train, NoProgress, Progress, Run, StepInfo, MODEL_FILE};
+use daad_train::{train, Error, NoProgress, Progress, Run, RunDir, StepInfo, MODEL_FILE};
 
 /// Raises the stop flag after `after` steps (what Ctrl-C does in the CLI).
 struct StopAfter<'a> {
@@ -21,14 +21,6 @@ impl Progress for StopAfter<'_> {
             self.flag.store(true, Ordering::SeqCst);
         }
     }
-}
-
-fn weights(run: &Run) -> Result<Vec<f32>> {
-    let mut all = Vec::new();
-    for (_, v) in run.model.named_vars(|_| true) {
-        all.extend(v.as_tensor().flatten_all()?.to_vec1::<f32>()?);
-    }
-    Ok(all)
 }
 
 #[test]
@@ -48,8 +40,9 @@ fn interrupted_then_resumed_matches_uninterrupted() -> Result<()> {
     let b = train(&part, &dev, &mut StopAfter { after: 5, flag: &flag }, &flag)?;
     assert!(b.interrupted && b.epochs_done == 1 && b.global_step == 5, "{b:?}");
     // Starting again without --resume refuses to overwrite.
-    let err = train(&part, &dev, &mut NoProgress, &AtomicBool::new(false)).unwrap_err().to_string();
-    assert!(err.contains("--resume"), "{err}");
+    let err = train(&part, &dev, &mut NoProgress, &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(err, Error::RunExists { .. }), "{err}");
+    assert!(err.to_string().contains("--resume"), "{err}");
     part.resume = true;
     let c = train(&part, &dev, &mut NoProgress, &AtomicBool::new(false))?;
     assert!(!c.interrupted && c.epochs_done == 2 && c.global_step == a.global_step);
@@ -59,9 +52,8 @@ fn interrupted_then_resumed_matches_uninterrupted() -> Result<()> {
         assert!((x - y).abs() <= 1e-5 * x.abs().max(1e-3), "final losses differ: {la:?} vs {lc:?}");
     }
     let (ra, rc) = (Run::load(&a.run, &dev)?, Run::load(&c.run, &dev)?);
-    let (wa, wc) = (weights(&ra)?, weights(&rc)?);
-    let max = wa.iter().zip(&wc).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-    assert!(max < 1e-4, "weights differ by {max}");
+    // Bit-exact: the resumed run is the uninterrupted one.
+    assert!(common::weights(&ra.model) == common::weights(&rc.model), "weights differ");
     let (ca, cc) = (ra.calibration().unwrap(), rc.calibration().unwrap());
     assert!(ca.threshold.is_some() && ca.n_images == 2 && cc.n_images == 2);
     assert_eq!(ra.state.history.len(), 2);
@@ -78,9 +70,12 @@ fn corrupt_or_mismatched_runs_name_the_file() -> Result<()> {
     let rep = train(&spec, &dev, &mut NoProgress, &AtomicBool::new(false))?;
     let run = rep.run;
     Run::load(&run, &dev)?;
+    // Readers use the committed checkpoint: damage that one.
+    let ck = RunDir::open(&run)?.checkpoint_dir().to_path_buf();
+    assert!(ck.starts_with(run.join("checkpoints")), "{}", ck.display());
 
     // config.json edited to another variant: the weights no longer fit.
-    let cfg_path = run.join("config.json");
+    let cfg_path = ck.join("config.json");
     let good_cfg = std::fs::read_to_string(&cfg_path)?;
     let mut v: serde_json::Value = serde_json::from_str(&good_cfg)?;
     v["model"]["variant"] = "ae-skip".into();
@@ -103,13 +98,13 @@ fn corrupt_or_mismatched_runs_name_the_file() -> Result<()> {
 
     // Truncated weights.
     std::fs::write(&cfg_path, &good_cfg)?;
-    let bytes = std::fs::read(run.join(MODEL_FILE))?;
-    std::fs::write(run.join(MODEL_FILE), &bytes[..100])?;
+    let bytes = std::fs::read(ck.join(MODEL_FILE))?;
+    std::fs::write(ck.join(MODEL_FILE), &bytes[..100])?;
     let msg = Run::load(&run, &dev).err().unwrap().to_string();
     assert!(msg.contains("model.safetensors") && msg.contains("corrupt"), "{msg}");
 
     // Not a run at all.
     let msg = Run::load(&dir.path().join("nope"), &dev).err().unwrap().to_string();
-    assert!(msg.contains("nope") && msg.contains("not a folder"), "{msg}");
+    assert!(msg.contains("nope") && msg.contains("no such run folder"), "{msg}");
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use daad_model::Variant;
-use daad_train::{Preset, TrainSpec};
+use daad_train::{Preset, Setting, TrainSpec};
 
 use crate::support::{progress::TrainBar, signal};
 use crate::TrainArgs;
@@ -22,12 +22,16 @@ pub struct Args {
     /// Run folder to write (model.safetensors, config.json, optimiser state, logs).
     #[arg(long)]
     pub out: PathBuf,
-    /// Model variant.
-    #[arg(long, value_enum, ignore_case = true, default_value = "daad+")]
-    pub variant: Variant,
-    /// Continue the run in --out where it stopped.
+    /// Model variant [default: daad+; with --resume: the run's].
+    #[arg(long, value_enum, ignore_case = true)]
+    pub variant: Option<Variant>,
+    /// Continue the run in --out where it stopped (settings not given are the run's own;
+    /// --epochs extends it, --lr overrides from here on; any other flag must match the run).
     #[arg(long)]
     pub resume: bool,
+    /// Replace what --out holds (only files daad writes are removed).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// The training settings.
     #[command(flatten)]
     pub train: TrainArgs,
@@ -46,16 +50,16 @@ pub fn defaults() -> TrainArgs {
 /// The run's spec: the flags converted once ([`TrainArgs::configs`]).
 pub fn build_spec(args: &Args) -> anyhow::Result<TrainSpec> {
     let t = args.train.or(&defaults());
-    let (model, train) = t.configs(args.variant)?;
-    Ok(TrainSpec {
-        data_root: args.data.clone(),
-        category: args.category.clone(),
-        out: args.out.clone(),
-        model,
-        train,
-        resume: args.resume,
-        cache_dir: t.cache_dir,
-    })
+    let (model, train) = t.configs(args.variant.unwrap_or(Variant::DaadPlus))?;
+    let mut spec = TrainSpec::new(&args.data, &args.category, &args.out, model, train);
+    spec.resume = args.resume;
+    spec.force = args.force;
+    spec.explicit = args.train.explicit();
+    if args.variant.is_some() {
+        spec.explicit.insert(Setting::Variant);
+    }
+    spec.cache_dir = t.cache_dir;
+    Ok(spec)
 }
 
 /// Runs `daad train`.

@@ -31,13 +31,32 @@ pub fn spec(root: &Path, category: &str, out: &Path, variant: Variant) -> TrainS
     train.batch_size = 4;
     train.epochs = 2;
     train.seed = 3;
-    TrainSpec {
-        data_root: root.to_path_buf(),
-        category: category.to_string(),
-        out: out.to_path_buf(),
-        model,
-        train,
-        resume: false,
-        cache_dir: None,
+    TrainSpec::new(root, category, out, model, train)
+}
+
+/// Every value of the model's weights, in name order (for bit-exact comparisons).
+pub fn weights(model: &daad_model::DaadModel) -> Vec<u32> {
+    let mut all = Vec::new();
+    for (_, v) in model.named_vars(|_| true) {
+        let t = v.as_tensor().flatten_all().expect("flatten");
+        all.extend(t.to_vec1::<f32>().expect("f32 weights").into_iter().map(f32::to_bits));
     }
+    all
+}
+
+/// The names under `dir`, recursively, relative to it (sorted).
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }

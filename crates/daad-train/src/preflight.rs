@@ -1,0 +1,301 @@
+//! Up-front checks before any expensive work: the output folder is writable, the disk holds one
+//! checkpoint, and the run fits in memory. Each failure is a typed error with the numbers.
+//!
+//! [`crate::train`] runs [`preflight_train`] itself before loading images; `daad test` and
+//! `daad predict` can call [`check_writable`] on their output folder before scoring.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use daad_model::ModelConfig;
+
+use crate::error::bytes;
+use crate::{Error, Result};
+
+/// Bytes of one f32.
+const F32: u64 = 4;
+
+/// The number of values in a model's weights file (trainable parameters and BatchNorm running
+/// statistics), computed from the config without building the model (a huge --image-size would
+/// otherwise allocate the very memory this check is about).
+pub fn parameter_count(cfg: &ModelConfig) -> Result<u64> {
+    let conv = |i: usize, o: usize, k: usize, bias: bool| {
+        (i * o * k * k + if bias { o } else { 0 }) as u64
+    };
+    let bn = |c: usize| 4 * c as u64;
+    let (ch, sides, inc) = (cfg.channels(), cfg.feature_sizes(), cfg.in_channels);
+    let mut n = 0;
+    for l in 0..4 {
+        let in_c = if l == 0 { inc } else { ch[l - 1] };
+        n += conv(in_c, ch[l], 4, l == 0) + if l > 0 { bn(ch[l]) } else { 0 };
+        if cfg.memory_scales[l] {
+            let d = cfg
+                .scale_rates(l)
+                .item_dim(ch[l], sides[l], sides[l])
+                .map_err(|e| Error::InvalidConfig(format!("memory at scale {}: {e}", l + 1)))?;
+            n += (cfg.memory.n_items * d) as u64;
+        }
+        let from_below = ch[l.min(3)];
+        let skip = if l < 3 && cfg.skips { ch[l] } else { 0 };
+        let out_c = if l == 0 { inc } else { ch[l - 1] };
+        n += conv(from_below + skip, out_c, 4, l == 0) + if l > 0 { bn(out_c) } else { 0 };
+    }
+    if cfg.discriminator {
+        let (mut side, mut c) = (cfg.image_size / 2, cfg.base_channels);
+        n += conv(inc, c, 4, true);
+        while side > 4 {
+            n += conv(c, 2 * c, 4, false) + bn(2 * c);
+            c *= 2;
+            side /= 2;
+        }
+        n += conv(c, 1, side, true);
+    }
+    Ok(n)
+}
+
+/// Bytes of one checkpoint: the weights and Adam's two moments, plus a copy of the weights for
+/// the published top-level model where the file system has no hard links.
+pub fn checkpoint_bytes(params: u64) -> u64 {
+    params * F32 * 4 + (1 << 20)
+}
+
+/// A rough estimate of the memory a training run needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// The decoded training and held-out images, kept in host memory.
+    pub images: u64,
+    /// Weights, gradients and Adam moments (on the training device).
+    pub model: u64,
+    /// Activations of one step kept for the backward pass (on the training device).
+    pub activations: u64,
+}
+
+impl MemoryEstimate {
+    /// Everything, for a CPU run.
+    pub fn total(&self) -> u64 {
+        self.images + self.model + self.activations
+    }
+
+    /// The parts, for messages.
+    pub fn detail(&self) -> String {
+        format!(
+            "images {}, model and optimiser {}, activations of one step {}",
+            bytes(self.images),
+            bytes(self.model),
+            bytes(self.activations)
+        )
+    }
+}
+
+/// Estimates the memory of training `cfg` with `batch` images per step on `n_images` images.
+///
+/// Activations: each feature map of the encoder, memory and decoder is kept about three times
+/// (conv, BatchNorm, activation) and once more as its gradient; the discriminator runs four times
+/// a step (D(x), D(x_hat) for G, then again for D). A rough model (it ignores allocator slack and
+/// the memories' attention weights, small next to the maps), meant to refuse what cannot fit, not
+/// to budget tightly.
+pub fn estimate_memory(cfg: &ModelConfig, batch: usize, n_images: usize) -> Result<MemoryEstimate> {
+    let s = cfg.image_size as u64;
+    let (ch, sides) = (cfg.channels(), cfg.feature_sizes());
+    let enc: u64 = (0..4).map(|l| ch[l] as u64 * (sides[l] as u64).pow(2)).sum();
+    let mem: u64 = (0..4)
+        .filter(|&l| cfg.memory_scales[l])
+        .map(|l| ch[l] as u64 * (sides[l] as u64).pow(2))
+        .sum();
+    let dec = enc + cfg.in_channels as u64 * s * s;
+    let mut per_image = (enc + mem + dec) * 3 * 2;
+    if cfg.discriminator {
+        let (mut side, mut c, mut d) = (s / 2, cfg.base_channels as u64, 0u64);
+        d += c * side * side;
+        while side > 4 {
+            c *= 2;
+            side /= 2;
+            d += c * side * side;
+        }
+        per_image += d * 3 * 2 * 4;
+    }
+    let params = parameter_count(cfg)?;
+    Ok(MemoryEstimate {
+        images: n_images as u64 * cfg.in_channels as u64 * s * s * F32,
+        model: params * F32 * 4,
+        activations: per_image * batch as u64 * F32,
+    })
+}
+
+/// Available host memory (MemAvailable of /proc/meminfo); None where it cannot be read.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The nearest existing folder at or above `path` (where a probe can be written); an existing
+/// file on the way (so the folder cannot be created) is an error.
+fn existing_ancestor(path: &Path) -> Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    loop {
+        if p.is_dir() {
+            return Ok(p);
+        }
+        if p.exists() {
+            return Err(Error::Run {
+                path: p,
+                problems: vec!["is a file, not a folder; choose another output folder".into()],
+            });
+        }
+        if !p.pop() || p.as_os_str().is_empty() {
+            return Ok(PathBuf::from("."));
+        }
+    }
+}
+
+/// Checks that `dir` (or, when it does not exist yet, the folder it would be created in) can
+/// be written: creates and removes a probe file. Creates nothing that stays.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    let base = existing_ancestor(dir)?;
+    let probe = base.join(format!(".daad-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|source| Error::NotWritable { path: base, source })
+}
+
+/// Checks that the file system of `dir` has `needed` bytes free; returns what it has.
+pub fn check_disk(dir: &Path, needed: u64, detail: &str) -> Result<u64> {
+    let base = existing_ancestor(dir)?;
+    let available = fs4::available_space(&base).map_err(|e| crate::error::io_err(&base, e))?;
+    if available < needed {
+        return Err(Error::InsufficientDisk {
+            path: base,
+            needed,
+            available,
+            detail: detail.to_string(),
+        });
+    }
+    Ok(available)
+}
+
+/// What [`preflight_train`] found.
+#[derive(Clone, Debug)]
+pub struct Preflight {
+    /// Values in the model's weights file.
+    pub parameters: u64,
+    /// Estimated bytes of one checkpoint.
+    pub checkpoint_bytes: u64,
+    /// Free bytes on the output's file system.
+    pub disk_available: u64,
+    /// Estimated memory of the run.
+    pub memory: MemoryEstimate,
+    /// Host memory available (None where unknown: the memory check was skipped).
+    pub memory_available: Option<u64>,
+}
+
+/// The checks before a training run: `out` writable, disk for one checkpoint, memory for
+/// `n_images` images and a step of `batch` images. On the CPU everything must fit in host
+/// memory; on a GPU the images must fit in host memory and, when `device_memory` is given, the
+/// model and activations in it (daad does not query the GPU itself).
+pub fn preflight_train(
+    out: &Path,
+    cfg: &ModelConfig,
+    batch: usize,
+    n_images: usize,
+    device: &Device,
+    device_memory: Option<u64>,
+) -> Result<Preflight> {
+    check_writable(out)?;
+    let parameters = parameter_count(cfg)?;
+    let checkpoint_bytes = checkpoint_bytes(parameters);
+    let memory = estimate_memory(cfg, batch, n_images)?;
+    let memory_available = available_memory();
+    let host_need = if device.is_cpu() { memory.total() } else { memory.images };
+    if let Some(avail) = memory_available {
+        if host_need > avail {
+            return Err(Error::InsufficientMemory {
+                needed: host_need,
+                available: avail,
+                detail: format!(
+                    "{} at {} px, batch {batch}, {n_images} images",
+                    memory.detail(),
+                    cfg.image_size
+                ),
+            });
+        }
+    }
+    if let (false, Some(avail)) = (device.is_cpu(), device_memory) {
+        let need = memory.model + memory.activations;
+        if need > avail {
+            return Err(Error::InsufficientMemory {
+                needed: need,
+                available: avail,
+                detail: format!(
+                    "on the GPU: {} at {} px, batch {batch}",
+                    memory.detail(),
+                    cfg.image_size
+                ),
+            });
+        }
+    }
+    let detail =
+        format!("{parameters} parameters x 4 bytes x (model, 2 Adam moments, published copy)");
+    let disk_available = check_disk(out, checkpoint_bytes, &detail)?;
+    Ok(Preflight { parameters, checkpoint_bytes, disk_available, memory, memory_available })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daad_model::{DaadModel, Variant};
+
+    #[test]
+    fn parameter_count_matches_the_built_model() {
+        for v in [Variant::Ae, Variant::AeSkip, Variant::MemAe, Variant::Daad, Variant::DaadPlus] {
+            for size in [32, 64] {
+                let mut cfg = ModelConfig::for_variant(v, size);
+                cfg.memory.n_items = 16;
+                let model = DaadModel::new(&cfg, 0, &Device::Cpu).unwrap();
+                let built: usize =
+                    model.named_vars(|_| true).iter().map(|(_, v)| v.elem_count()).sum();
+                assert_eq!(parameter_count(&cfg).unwrap(), built as u64, "{v} at {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_image_is_refused_with_numbers() {
+        let cfg = ModelConfig::for_variant(Variant::DaadPlus, 4096);
+        let est = estimate_memory(&cfg, 8, 200).unwrap();
+        // 200 images of 3 x 4096 x 4096 f32 alone are 50 GB.
+        assert_eq!(est.images, 200 * 3 * 4096 * 4096 * 4);
+        assert!(est.total() > 100 << 30, "{est:?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let err = preflight_train(tmp.path(), &cfg, 8, 200, &Device::Cpu, None).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::InsufficientMemory { .. }), "{msg}");
+        assert!(
+            msg.contains("GiB") && msg.contains("4096 px") && msg.contains("--image-size"),
+            "{msg}"
+        );
+        // The paper's setting fits a small machine.
+        let cfg = ModelConfig::for_variant(Variant::DaadPlus, 256);
+        let est = estimate_memory(&cfg, 8, 300).unwrap();
+        assert!(est.total() < 8 << 30, "{}", est.detail());
+    }
+
+    #[test]
+    fn writable_probe_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("a/b");
+        check_writable(&out).unwrap();
+        assert!(!tmp.path().join("a").exists());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(check_writable(&file).is_err());
+        assert!(check_writable(&file.join("sub")).is_err());
+        let e = check_disk(tmp.path(), u64::MAX, "test").unwrap_err();
+        assert!(
+            matches!(e, Error::InsufficientDisk { .. }) && e.to_string().contains("free"),
+            "{e}"
+        );
+    }
+}
