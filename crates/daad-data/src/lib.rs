@@ -42,4 +42,4 @@ pub use batch::Batcher;
 pub use error::{Error, Result};
 pub use mvtec::{CategoryIndex, Label, Sample};
 pub use oneclass::{OneClassSet, RawImages};
-pub use preprocess::{Preprocess, IMAGE_FILTER};
+pub use preprocess::{Preprocess, IMAGE_FILTER, MAX_DECODE_BYTES};
