@@ -9,8 +9,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A file system operation failed on `path`.
-    #[error("{op} {path}: {source}")]
+    /// A file system operation failed on `path` (the OS error is the source, printed once by
+    /// error chains such as anyhow's `{:#}`).
+    #[error("{op} {path}")]
     Io {
         /// What was attempted ("reading", "creating", ...).
         op: &'static str,
@@ -18,6 +19,14 @@ pub enum Error {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// A path that must be a folder is a file (or another non-folder).
+    #[error("{path} is a file, expected a folder{hint}")]
+    NotAFolder {
+        /// The path.
+        path: PathBuf,
+        /// What the folder should hold, e.g. "; --data takes the folder that holds the categories".
+        hint: String,
     },
     /// The category folder does not exist.
     #[error(
@@ -64,16 +73,35 @@ pub enum Error {
         /// The image's height.
         image_h: u32,
     },
-    /// An image could not be read or decoded.
-    #[error("cannot decode image {path}: {source}; the file is corrupt or not a PNG/JPEG, replace or delete it")]
+    /// An image could not be decoded (the codec error is the source).
+    #[error(
+        "cannot decode image {path}: the file is corrupt or not a PNG/JPEG; replace or delete it"
+    )]
     Decode {
         /// The file.
         path: PathBuf,
         /// The decoder's error.
         source: image::ImageError,
     },
-    /// An image could not be written.
-    #[error("cannot write image {path}: {source}")]
+    /// An image is valid but larger than the decoder may allocate.
+    #[error(
+        "image {path} is {width}x{height} px: decoding it needs about {need_mib} MiB, over the {limit_mib} MiB \
+         decoding limit; the file is not corrupt, downscale it (e.g. to 1024 px) first"
+    )]
+    ImageTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// Estimated decoded size in MiB.
+        need_mib: u64,
+        /// The limit in MiB ([`crate::MAX_DECODE_BYTES`]).
+        limit_mib: u64,
+    },
+    /// An image could not be written (the codec error is the source).
+    #[error("cannot write image {path}")]
     Encode {
         /// The file.
         path: PathBuf,
@@ -121,6 +149,16 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// An extracted archive entry failed validation; nothing was installed.
+    #[error("archive {archive} holds `{entry}`, which is not valid; nothing was installed")]
+    Rejected {
+        /// The archive.
+        archive: PathBuf,
+        /// The top-level entry that failed.
+        entry: String,
+        /// Why it failed.
+        source: Box<Error>,
+    },
     /// An archive could not be extracted.
     #[error("cannot extract archive {path}: {reason}; nothing was installed. Delete the archive and download again")]
     Archive {
@@ -138,6 +176,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message followed by every source in the chain, joined by ": " (each cause once), for
+    /// places that print one line without an error-reporting crate.
+    pub fn full_message(&self) -> String {
+        let mut out = self.to_string();
+        let mut src = std::error::Error::source(self);
+        while let Some(e) = src {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            src = e.source();
+        }
+        out
+    }
+
     /// Builds an [`Error::Io`] for `path`.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { op, path: path.into(), source }

@@ -1,11 +1,12 @@
 //! daad-data: every way data gets into the Divide-and-Assemble detector.
 //!
 //! - [`mvtec`]: the MVTec AD categories and an indexer for any folder in MVTec layout, with
-//!   validation errors that name the offending file.
+//!   validation errors that name the offending file; [`mvtec::index_train_only`] for training.
 //! - [`Preprocess`]: PNG/JPEG decoding, resizing to a square size, CHW f32 in [-1, 1], masks in
 //!   {0, 1}, parallel decoding and an on-disk safetensors cache.
 //! - [`Batcher`]: seeded, shuffled batches with seeded random flips, deterministic per epoch.
-//! - [`synth`]: a deterministic synthetic defect dataset in MVTec layout (the test fixture).
+//! - [`synth`]: deterministic synthetic defect datasets in MVTec layout from two generators
+//!   (classic scenes, Perlin noise): the test fixture and a benchmark that tells variants apart.
 //! - [`download`]: resumable, checksummed downloads and safe archive extraction (also from the
 //!   Hugging Face Hub); [`mnist`] and [`cifar`]: the one-class sets of the paper's Table 2.
 //!
@@ -42,4 +43,4 @@ pub use batch::Batcher;
 pub use error::{Error, Result};
 pub use mvtec::{CategoryIndex, Label, Sample};
 pub use oneclass::{OneClassSet, RawImages};
-pub use preprocess::{Preprocess, IMAGE_FILTER};
+pub use preprocess::{Preprocess, IMAGE_FILTER, MAX_DECODE_BYTES};

@@ -48,13 +48,28 @@ pub fn official_files(base_url: Option<&str>) -> Vec<ArchiveSpec> {
         .collect()
 }
 
+/// The largest decompressed IDX file accepted (MNIST's largest is 47 MB): a gzip bomb or a
+/// header declaring more stops here instead of exhausting memory.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            Error::Format { path: path.to_path_buf(), reason: format!("bad gzip data: {e}") }
-        })?;
+        // Reads at most one byte past the cap, so the allocation stays bounded.
+        flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_IDX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Format {
+                path: path.to_path_buf(),
+                reason: format!("bad gzip data: {e}"),
+            })?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                reason: format!("decompresses to more than {MAX_IDX_BYTES} bytes"),
+            });
+        }
         Ok(out)
     } else {
         Ok(raw)
@@ -77,8 +92,10 @@ pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
         return Err(bad(format!("magic number {magic:#010x}, expected 0x00000803 (IDX3 images)")));
     }
     let (n, r, c) = (be_u32(&b, 4) as usize, be_u32(&b, 8) as usize, be_u32(&b, 12) as usize);
-    let want = 16 + n * r * c;
-    if b.len() != want {
+    // Checked: three u32 header fields can overflow a usize product.
+    let want = n.checked_mul(r).and_then(|v| v.checked_mul(c)).and_then(|v| v.checked_add(16));
+    if want != Some(b.len()) {
+        let want = want.map_or("more than usize::MAX".to_string(), |w| w.to_string());
         return Err(bad(format!("{} bytes, expected {want} for {n} images of {r}x{c}", b.len())));
     }
     Ok((n, r, c, b[16..].to_vec()))
@@ -96,7 +113,7 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
         return Err(bad(format!("magic number {magic:#010x}, expected 0x00000801 (IDX1 labels)")));
     }
     let n = be_u32(&b, 4) as usize;
-    if b.len() != 8 + n {
+    if b.len() as u64 != 8 + n as u64 {
         return Err(bad(format!("{} bytes, expected {} for {n} labels", b.len(), 8 + n)));
     }
     Ok(b[8..].to_vec())

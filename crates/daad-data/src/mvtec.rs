@@ -11,6 +11,7 @@
 //! `good` is the only reserved name. Where `ground_truth/<defect>/` exists, every image of that
 //! defect needs its mask, of the same size as the image.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use crate::download::ArchiveSpec;
@@ -166,7 +167,8 @@ impl CategoryIndex {
 
 /// True for file names the loader treats as images (png, jpg, jpeg; not hidden files).
 pub fn is_image_file(path: &Path) -> bool {
-    let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+    // Bytes, not `to_str`: a non-UTF-8 name is still a file name.
+    let hidden = path.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b"."));
     let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
     !hidden && matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
 }
@@ -196,9 +198,24 @@ pub fn image_size(path: &Path) -> Result<(u32, u32)> {
 }
 
 /// The mask path MVTec uses for `image` of `defect`: `ground_truth/<defect>/<stem>_mask.png`.
-pub fn mask_path(category_dir: &Path, defect: &str, image: &Path) -> PathBuf {
-    let stem = image.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    category_dir.join("ground_truth").join(defect).join(format!("{stem}_mask.png"))
+///
+/// Works on OS strings, so non-UTF-8 file and folder names (which Linux allows) find their mask.
+pub fn mask_path(category_dir: &Path, defect: impl AsRef<OsStr>, image: &Path) -> PathBuf {
+    let mut name: OsString = image.file_stem().map(OsStr::to_os_string).unwrap_or_default();
+    name.push("_mask.png");
+    category_dir.join("ground_truth").join(defect.as_ref()).join(name)
+}
+
+/// `Ok(())` when `path` is a folder; otherwise [`Error::NotAFolder`] for a file (or another
+/// non-folder) and `missing` when nothing is there.
+fn expect_dir(path: &Path, hint: &str, missing: impl FnOnce() -> Error) -> Result<()> {
+    if path.is_dir() {
+        Ok(())
+    } else if path.exists() {
+        Err(Error::NotAFolder { path: path.to_path_buf(), hint: hint.to_string() })
+    } else {
+        Err(missing())
+    }
 }
 
 /// The category folders under `root` (folders holding a `train/` folder), sorted.
@@ -217,19 +234,33 @@ pub fn list_categories(root: &Path) -> Result<Vec<String>> {
 /// `<stem>_mask.png` of the same size. Each failure is an [`Error`] naming the path.
 /// Full pixel decoding is left to [`crate::Preprocess`] (whose errors name the file too).
 pub fn index_category(root: &Path, category: &str) -> Result<CategoryIndex> {
-    let dir = root.join(category);
-    if !dir.is_dir() {
-        return Err(Error::MissingCategory { path: dir });
-    }
-    let train_dir = dir.join("train").join(GOOD);
-    if !train_dir.is_dir() {
-        return Err(Error::MissingSplit { path: train_dir });
-    }
+    let (dir, train) = index_train(root, category)?;
     let test_dir = dir.join("test");
-    if !test_dir.is_dir() {
-        return Err(Error::MissingSplit { path: test_dir });
-    }
+    expect_dir(&test_dir, "", || Error::MissingSplit { path: test_dir.clone() })?;
+    let test = index_test(&dir, &test_dir)?;
+    tracing::debug!(category, train = train.len(), test = test.len(), "indexed category");
+    Ok(CategoryIndex { category: category.to_string(), train, test })
+}
 
+/// Indexes and validates only `<root>/<category>/train/good` (training reads nothing else), so
+/// a category with good images only needs no `test/` or `ground_truth/` folder. The returned
+/// index has an empty `test`.
+pub fn index_train_only(root: &Path, category: &str) -> Result<CategoryIndex> {
+    let (_, train) = index_train(root, category)?;
+    tracing::debug!(category, train = train.len(), "indexed training split");
+    Ok(CategoryIndex { category: category.to_string(), train, test: Vec::new() })
+}
+
+/// Checks the root, the category and `train/good`; returns the category folder and its samples.
+fn index_train(root: &Path, category: &str) -> Result<(PathBuf, Vec<Sample>)> {
+    let root_hint = "; --data takes the folder that holds the category folders";
+    expect_dir(root, root_hint, || Error::MissingCategory { path: root.join(category) })?;
+    let dir = root.join(category);
+    expect_dir(&dir, "; a category is a folder with train/good/ inside", || {
+        Error::MissingCategory { path: dir.clone() }
+    })?;
+    let train_dir = dir.join("train").join(GOOD);
+    expect_dir(&train_dir, "", || Error::MissingSplit { path: train_dir.clone() })?;
     let train_images = list_images(&train_dir)?;
     if train_images.is_empty() {
         return Err(Error::EmptyCategory { path: train_dir });
@@ -239,23 +270,28 @@ pub fn index_category(root: &Path, category: &str) -> Result<CategoryIndex> {
         image_size(&image)?;
         train.push(Sample { image, label: Label::Normal, defect: GOOD.to_string(), mask: None });
     }
+    Ok((dir, train))
+}
 
+/// Indexes `test/*` of the category folder `dir`, with masks where `ground_truth/<defect>/` exists.
+fn index_test(dir: &Path, test_dir: &Path) -> Result<Vec<Sample>> {
     let mut test = Vec::new();
-    for defect_dir in read_dir_sorted(&test_dir)?.into_iter().filter(|p| p.is_dir()) {
-        let Some(defect) = defect_dir.file_name().and_then(|n| n.to_str()).map(str::to_string)
-        else {
+    for defect_dir in read_dir_sorted(test_dir)?.into_iter().filter(|p| p.is_dir()) {
+        let Some(defect_os) = defect_dir.file_name().map(OsStr::to_os_string) else {
             continue;
         };
-        if defect.starts_with('.') {
+        if defect_os.as_encoded_bytes().starts_with(b".") {
             continue;
         }
-        let label = if defect == GOOD { Label::Normal } else { Label::Anomalous };
-        let gt_dir = dir.join("ground_truth").join(&defect);
+        // The label keeps a readable name; paths keep the exact OS name.
+        let defect = defect_os.to_string_lossy().into_owned();
+        let label = if defect_os == GOOD { Label::Normal } else { Label::Anomalous };
+        let gt_dir = dir.join("ground_truth").join(&defect_os);
         let has_gt = label.is_anomalous() && gt_dir.is_dir();
         for image in list_images(&defect_dir)? {
             let (w, h) = image_size(&image)?;
             let mask = if has_gt {
-                let mask = mask_path(&dir, &defect, &image);
+                let mask = mask_path(dir, &defect_os, &image);
                 if !mask.is_file() {
                     return Err(Error::MissingMask { image, mask });
                 }
@@ -278,8 +314,7 @@ pub fn index_category(root: &Path, category: &str) -> Result<CategoryIndex> {
         }
     }
     if test.is_empty() {
-        return Err(Error::EmptyCategory { path: test_dir });
+        return Err(Error::EmptyCategory { path: test_dir.to_path_buf() });
     }
-    tracing::debug!(category, train = train.len(), test = test.len(), "indexed category");
-    Ok(CategoryIndex { category: category.to_string(), train, test })
+    Ok(test)
 }

@@ -5,6 +5,7 @@
 //! filter **(choice)** -> CHW f32 in [-1, 1]. Masks: nearest-neighbour resize, then `>= 128` -> 1.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::UNIX_EPOCH;
 
 use candle_core::{Device, Tensor};
@@ -67,12 +68,50 @@ impl Resized {
     }
 }
 
-fn open_image(path: &Path) -> Result<DynamicImage> {
-    let reader = image::ImageReader::open(path)
+/// The most memory one image may take while decoding (the `image` crate's default limit, made
+/// explicit so that the refusal can name it): larger images are refused with
+/// [`Error::ImageTooLarge`], never reported as corrupt.
+pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+    let mut reader = image::ImageReader::open(path)
         .map_err(|e| Error::io("opening image", path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io("reading image", path, e))?;
-    reader.decode().map_err(|source| Error::Decode { path: path.to_path_buf(), source })
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    Ok(reader)
+}
+
+/// Decodes an image, telling a size-limit refusal apart from a corrupt file.
+pub(crate) fn open_image(path: &Path) -> Result<DynamicImage> {
+    match reader(path)?.decode() {
+        Ok(img) => Ok(img),
+        Err(image::ImageError::Limits(_)) => Err(too_large(path)),
+        Err(source) => Err(Error::Decode { path: path.to_path_buf(), source }),
+    }
+}
+
+/// The [`Error::ImageTooLarge`] for `path`, with the sizes read from its header.
+fn too_large(path: &Path) -> Error {
+    use image::ImageDecoder;
+    let mib = |b: u64| b.div_ceil(1024 * 1024);
+    let header = reader(path).ok().and_then(|r| {
+        let mut r = r;
+        r.no_limits();
+        let d = r.into_decoder().ok()?;
+        let (w, h) = d.dimensions();
+        Some((w, h, d.total_bytes()))
+    });
+    let (width, height, need) = header.unwrap_or((0, 0, 0));
+    Error::ImageTooLarge {
+        path: path.to_path_buf(),
+        width,
+        height,
+        need_mib: mib(need),
+        limit_mib: mib(MAX_DECODE_BYTES),
+    }
 }
 
 impl Preprocess {
@@ -135,17 +174,24 @@ impl Preprocess {
     ///
     /// With `cache = Some(dir)`, each preprocessed image is stored in `dir` as safetensors, keyed by
     /// the file's path, modification time, length and the output size: a changed file or size
-    /// misses the cache and is decoded again. Unreadable cache entries are rebuilt.
+    /// misses the cache and is decoded again. Unreadable cache entries are rebuilt. A cache folder
+    /// that cannot be created or written (read-only, full, a file in the way) is skipped with one
+    /// warning: the cache only saves time, so it never fails the load.
     pub fn load_images(&self, paths: &[PathBuf], cache: Option<&Path>) -> Result<Tensor> {
         let s = self.size;
         self.check_size()?;
-        if let Some(dir) = cache {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("creating cache folder", dir, e))?;
-        }
+        let cache = cache.and_then(|dir| match std::fs::create_dir_all(dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                tracing::warn!(cache = %dir.display(), error = %e, "cannot create the cache folder; loading without cache");
+                None
+            }
+        });
+        let write_failed = AtomicBool::new(false);
         let per_image: Vec<Vec<f32>> = paths
             .par_iter()
             .map(|p| match cache {
-                Some(dir) => self.load_cached(p, dir),
+                Some(dir) => self.load_cached(p, dir, &write_failed),
                 None => self.load_chw(p),
             })
             .collect::<Result<_>>()?;
@@ -169,7 +215,8 @@ impl Preprocess {
         let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let mut h = Sha256::new();
         h.update(CACHE_VERSION.as_bytes());
-        h.update(abs.to_string_lossy().as_bytes());
+        // Raw bytes: distinct non-UTF-8 names must not share an entry (lossy text would merge them).
+        h.update(abs.as_os_str().as_encoded_bytes());
         h.update(mtime.to_le_bytes());
         h.update(meta.len().to_le_bytes());
         h.update((self.size as u64).to_le_bytes());
@@ -177,7 +224,14 @@ impl Preprocess {
         Ok(cache_dir.join(format!("{key}.safetensors")))
     }
 
-    fn load_cached(&self, path: &Path, cache_dir: &Path) -> Result<Vec<f32>> {
+    /// Reads `path` through the cache; after the first failed cache write (`write_failed`, which
+    /// warns once) it stops writing entries and just decodes.
+    fn load_cached(
+        &self,
+        path: &Path,
+        cache_dir: &Path,
+        write_failed: &AtomicBool,
+    ) -> Result<Vec<f32>> {
         let entry = self.cache_entry(path, cache_dir)?;
         if let Ok(bytes) = std::fs::read(&entry) {
             match self.read_entry(&bytes) {
@@ -188,7 +242,13 @@ impl Preprocess {
             }
         }
         let resized = self.decode_resize(path)?;
-        self.write_entry(&entry, &resized, path)?;
+        if !write_failed.load(Ordering::Relaxed) {
+            if let Err(e) = self.write_entry(&entry, &resized, path) {
+                if !write_failed.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(cache = %cache_dir.display(), error = %e.full_message(), "cannot write to the cache folder; continuing without cache");
+                }
+            }
+        }
         Ok(resized.to_chw(self.size))
     }
 
@@ -231,7 +291,10 @@ impl Preprocess {
         // Write to a unique temporary name and rename, so a concurrent reader never sees half a file.
         let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing cache entry", &tmp, e))?;
-        std::fs::rename(&tmp, entry).map_err(|e| Error::io("renaming cache entry", entry, e))?;
+        std::fs::rename(&tmp, entry).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io("renaming cache entry", entry, e)
+        })?;
         Ok(())
     }
 

@@ -1,9 +1,13 @@
-//! The synthetic defect generator: layout, determinism, exact masks, and that a plain per-pixel
-//! mean-difference detector does not already solve it (image AUROC < 1) but beats chance (> 0.5).
+//! The synthetic defect generators (classic and Perlin): layout, determinism, exact masks, and
+//! that a plain per-pixel mean-difference detector does not already solve them (image AUROC < 1)
+//! but beats chance on average (> 0.5).
 
 use std::path::Path;
 
 use daad_data::{mvtec, synth, Label, Preprocess};
+
+#[path = "../examples/synth_baseline/baselines.rs"]
+mod baselines;
 
 fn cfg(size: usize, cats: &[&str]) -> synth::SynthConfig {
     synth::SynthConfig {
@@ -19,15 +23,15 @@ fn cfg(size: usize, cats: &[&str]) -> synth::SynthConfig {
 #[test]
 fn writes_mvtec_layout_that_loads_back() {
     let dir = tempfile::tempdir().unwrap();
-    synth::generate(dir.path(), &cfg(48, synth::SYNTH_CATEGORIES)).unwrap();
+    synth::generate(dir.path(), &cfg(48, synth::ALL_CATEGORIES)).unwrap();
     let pre = Preprocess::new(48);
-    for cat in synth::SYNTH_CATEGORIES {
+    for cat in synth::ALL_CATEGORIES {
         let idx = mvtec::index_category(dir.path(), cat).unwrap();
         assert_eq!(idx.train.len(), 8, "{cat}");
         assert_eq!(idx.test.iter().filter(|s| s.label == Label::Normal).count(), 4);
         assert_eq!(idx.test.iter().filter(|s| s.label == Label::Anomalous).count(), 8);
-        for d in synth::DEFECTS {
-            assert_eq!(idx.test.iter().filter(|s| s.defect == d).count(), 2, "{cat}/{d}");
+        for d in synth::defects_of(cat).unwrap() {
+            assert_eq!(idx.test.iter().filter(|s| s.defect == *d).count(), 2, "{cat}/{d}");
         }
         let masks = pre.load_masks(&idx.test).unwrap();
         let per: Vec<f32> = masks.sum((1, 2, 3)).unwrap().to_vec1().unwrap();
@@ -62,6 +66,33 @@ fn file_bytes(root: &Path) -> Vec<(String, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+#[test]
+fn generators_and_their_categories() {
+    use synth::Generator;
+    assert_eq!(synth::ALL_CATEGORIES.len(), 6);
+    for c in synth::SYNTH_CATEGORIES {
+        assert_eq!(synth::generator_of(c), Some(Generator::Classic), "{c}");
+        assert_eq!(synth::defects_of(c), Some(&synth::DEFECTS));
+    }
+    for c in synth::PERLIN_CATEGORIES {
+        assert_eq!(synth::generator_of(c), Some(Generator::Perlin), "{c}");
+        assert_eq!(synth::defects_of(c), Some(&synth::PERLIN_DEFECTS));
+    }
+    assert_eq!(synth::generator_of("zebra"), None);
+    // The default set can tell variants apart: one image moves AUROC by at most 0.01.
+    let d = synth::SynthConfig::default();
+    assert!(d.n_test_good >= 100 && d.n_test_defect >= 100, "{d:?}");
+}
+
+#[test]
+fn perlin_generator_is_deterministic() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    synth::generate(a.path(), &cfg(32, &["marble", "pebble"])).unwrap();
+    synth::generate(b.path(), &cfg(32, &["pebble"])).unwrap();
+    assert_eq!(file_bytes(&a.path().join("pebble")), file_bytes(&b.path().join("pebble")));
+    assert_ne!(file_bytes(&a.path().join("marble")), file_bytes(&a.path().join("pebble")));
 }
 
 #[test]
@@ -102,71 +133,69 @@ fn refuses_to_overwrite_foreign_folder_and_bad_args() {
     let e = synth::generate(dir.path(), &cfg(32, &["cap"])).unwrap_err().to_string();
     assert!(e.contains(&dir.path().join("cap").display().to_string()), "{e}");
     let e = synth::generate(dir.path(), &cfg(32, &["zebra"])).unwrap_err().to_string();
-    assert!(e.contains("zebra") && e.contains("weave"), "{e}");
+    assert!(e.contains("zebra") && e.contains("weave") && e.contains("marble"), "{e}");
     assert!(synth::generate(dir.path(), &cfg(4, &["nut"])).is_err());
-}
-
-/// Image AUROC by ranks (Mann-Whitney U): P(score of a random anomaly > score of a random normal),
-/// ties counted half.
-fn auroc(scores: &[f32], anomalous: &[bool]) -> f64 {
-    let (mut num, mut pairs) = (0f64, 0f64);
-    for (i, &si) in scores.iter().enumerate() {
-        if !anomalous[i] {
-            continue;
-        }
-        for (j, &sj) in scores.iter().enumerate() {
-            if anomalous[j] {
-                continue;
-            }
-            pairs += 1.0;
-            num += if si > sj {
-                1.0
-            } else if si == sj {
-                0.5
-            } else {
-                0.0
-            };
-        }
-    }
-    num / pairs
 }
 
 #[test]
 fn auroc_helper_known_answers() {
-    assert_eq!(auroc(&[0.9, 0.8, 0.1, 0.2], &[true, true, false, false]), 1.0);
-    assert_eq!(auroc(&[0.1, 0.2, 0.9, 0.8], &[true, true, false, false]), 0.0);
-    assert_eq!(auroc(&[0.5, 0.5], &[true, false]), 0.5);
+    assert_eq!(baselines::auroc(&[0.9, 0.8, 0.1, 0.2], &[true, true, false, false]), 1.0);
+    assert_eq!(baselines::auroc(&[0.1, 0.2, 0.9, 0.8], &[true, true, false, false]), 0.0);
+    assert_eq!(baselines::auroc(&[0.5, 0.5], &[true, false]), 0.5);
+}
+
+/// Per-category image AUROC of the three model-free baselines (mean-diff, z-max, block-NN; see
+/// `examples/synth_baseline/baselines.rs`) on a small set: the sizes are parameters, and the
+/// `synth_baseline` example runs the same on the full default set.
+fn measure(cats: &[&str], size: usize, n_test: usize) -> Vec<(String, [f64; 3])> {
+    let dir = tempfile::tempdir().unwrap();
+    let c = synth::SynthConfig {
+        categories: cats.iter().map(|s| s.to_string()).collect(),
+        size,
+        seed: 0,
+        n_train: 30,
+        n_test_good: n_test,
+        n_test_defect: n_test,
+    };
+    synth::generate(dir.path(), &c).unwrap();
+    let pre = Preprocess::new(size);
+    let flat = |t: candle_core::Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    let mut out = Vec::new();
+    for cat in cats {
+        let idx = mvtec::index_category(dir.path(), cat).unwrap();
+        let train = flat(pre.load_images(&idx.train_paths(), None).unwrap());
+        let test = flat(pre.load_images(&idx.test_paths(), None).unwrap());
+        let labels: Vec<bool> = idx.test.iter().map(|s| s.label.is_anomalous()).collect();
+        let a = |s: Vec<f32>| baselines::auroc(&s, &labels);
+        let r = [
+            a(baselines::mean_diff(&train, &test, size)),
+            a(baselines::z_max(&train, &test, size)),
+            a(baselines::block_nn(&train, &test, size)),
+        ];
+        eprintln!("{cat}: mean-diff {:.3}, z-max {:.3}, block-NN {:.3}", r[0], r[1], r[2]);
+        out.push((cat.to_string(), r));
+    }
+    out
+}
+
+/// Not trivial: no baseline separates any category perfectly. Not impossible: averaged over the
+/// categories, the best baseline of each is clearly above chance.
+fn check_not_trivial_not_impossible(res: &[(String, [f64; 3])]) {
+    for (cat, r) in res {
+        assert!(r.iter().all(|a| *a < 1.0), "{cat}: a model-free baseline is perfect: {r:?}");
+    }
+    let best = res.iter().map(|(_, r)| r.iter().cloned().fold(0.0, f64::max)).sum::<f64>()
+        / res.len() as f64;
+    eprintln!("mean over categories of the best baseline: {best:.3}");
+    assert!(best > 0.6, "anomalies are barely detectable by any baseline: {res:?}");
 }
 
 #[test]
-fn mean_difference_baseline_is_not_perfect() {
-    // The baseline: score(x) = mean over pixels of (x - mean of the training images)^2.
-    let dir = tempfile::tempdir().unwrap();
-    let c = synth::SynthConfig { size: 64, seed: 0, ..Default::default() };
-    synth::generate(dir.path(), &c).unwrap();
-    let pre = Preprocess::new(64);
-    let mut all = Vec::new();
-    for cat in synth::SYNTH_CATEGORIES {
-        let idx = mvtec::index_category(dir.path(), cat).unwrap();
-        let train = pre.load_images(&idx.train_paths(), None).unwrap();
-        let mean = train.mean_keepdim(0).unwrap();
-        let test = pre.load_images(&idx.test_paths(), None).unwrap();
-        let scores: Vec<f32> = test
-            .broadcast_sub(&mean)
-            .unwrap()
-            .sqr()
-            .unwrap()
-            .mean((1, 2, 3))
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let labels: Vec<bool> = idx.test.iter().map(|s| s.label.is_anomalous()).collect();
-        let a = auroc(&scores, &labels);
-        eprintln!("mean-difference image AUROC {cat}: {a:.3}");
-        assert!(a < 1.0, "{cat}: the per-pixel mean difference already separates perfectly ({a})");
-        all.push(a);
-    }
-    let mean = all.iter().sum::<f64>() / all.len() as f64;
-    eprintln!("mean over categories: {mean:.3}");
-    assert!(mean > 0.5, "anomalies are not detectable at all by the baseline: {all:?}");
+fn classic_set_is_neither_trivial_nor_impossible() {
+    check_not_trivial_not_impossible(&measure(synth::SYNTH_CATEGORIES, 64, 40));
+}
+
+#[test]
+fn perlin_set_is_neither_trivial_nor_impossible() {
+    check_not_trivial_not_impossible(&measure(synth::PERLIN_CATEGORIES, 64, 40));
 }

@@ -31,7 +31,8 @@ SOURCES
 
 Downloads resume: an interrupted download keeps DEST/downloads/FILE.part and the next run
 continues it with an HTTP range request. Archives are extracted into a temporary folder that
-is renamed into place only when complete; a failed checksum deletes the download.
+is validated (each MVTec category indexed, CIFAR-10 batches read) and renamed into place only
+when complete and valid; a failed checksum deletes the download.
 
 EXAMPLES
   cargo xtask download mvtec --category bottle --full-archive
@@ -199,7 +200,16 @@ fn mvtec_download(args: &Args, bars: &mut Bars) -> anyhow::Result<()> {
     }
     let opts =
         InstallOptions { allow_unverified: args.no_verify, only, keep_archive: args.keep_archive };
-    let got = download::install(&source, &args.dest, "mvtec", &opts, bars).context(
+    // Each category is indexed while still in the staging folder: one that fails validation is
+    // never installed (and does not replace a previous copy).
+    let validate = |staging: &std::path::Path, name: &str| -> daad_data::Result<()> {
+        if staging.join(name).join("train").is_dir() {
+            mvtec::index_category(staging, name)?;
+        }
+        Ok(())
+    };
+    let got = download::install_validated(&source, &args.dest, "mvtec", &opts, bars, &validate)
+        .context(
         "MVTec AD download failed (see `cargo xtask download mvtec --help` for the two sources and how to pass a URL or checksum)",
     )?;
     let root = args.dest.join("mvtec");
@@ -261,7 +271,11 @@ fn cifar_download(args: &Args, bars: &mut Bars) -> anyhow::Result<()> {
         only: None,
         keep_archive: args.keep_archive,
     };
-    download::install(&Source::Url(spec), &args.dest, "cifar10", &opts, bars)
+    // The batches are read while still in the staging folder, so a bad archive installs nothing.
+    let validate = |staging: &std::path::Path, name: &str| -> daad_data::Result<()> {
+        cifar::load(&staging.join(name)).map(|_| ())
+    };
+    download::install_validated(&Source::Url(spec), &args.dest, "cifar10", &opts, bars, &validate)
         .context("CIFAR-10 download failed")?;
     let dir = args.dest.join("cifar10");
     let (train, test) = cifar::load(&dir).context("reading the extracted CIFAR-10 batches")?;
