@@ -1,5 +1,6 @@
-//! The small UNet autoencoder used by the benchmarks and `examples/train_step.rs` to time a whole
-//! training step (the model crate builds the real model separately).
+//! The small UNet autoencoder used by `benches/train_step.rs` and `examples/train_step.rs` to time
+//! a whole training step (the model crate builds the real model separately). Not part of the
+//! library: both include this file with `#[path]`.
 //!
 //! Encoder: Conv4x4/s2/p1 3->64 (bias, no BN) LeakyReLU(0.2), then 64->128, 128->256, 256->512
 //! each with BatchNorm + LeakyReLU(0.2). Decoder: ConvT4x4/s2/p1 512->256 BN ReLU, concat skip f3
@@ -7,14 +8,14 @@
 //! to the input. Optimiser: Adam (lr 2e-4, betas 0.5/0.999). `scripts/torch_step.py` is the same
 //! model in PyTorch.
 
-use crate::activation::{activation, candle_activation, Activation};
-use crate::ops::{candle_conv2d, candle_conv_transpose2d};
-use crate::{
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use daad_nn::activation::{activation, candle_activation, Activation};
+use daad_nn::ops::{candle_conv2d, candle_conv_transpose2d};
+use daad_nn::{
     batch_norm2d, conv2d, conv_transpose2d, Adam, BatchNorm2d, Conv2d, Conv2dConfig,
     ConvTranspose2d, ConvTranspose2dConfig, ParamsAdam,
 };
-use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
 /// Which implementation of the layers and optimiser to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
