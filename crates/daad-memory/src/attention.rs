@@ -4,7 +4,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::{check_shrink, check_temperature, Backend, Shrink};
 use crate::error::{Error, Result};
-use crate::{cpu, reference};
+use crate::{op, reference};
 
 fn device_name(d: &Device) -> String {
     match d {
@@ -103,9 +103,10 @@ pub fn sparse_attention(
         check_temperature(temperature)?;
         check_shrink(shrink)?;
         Ok(match resolve_backend(backend, q.device(), q.dtype())? {
-            Backend::FusedCpu => cpu::sparse_attention(q, bank, shrink, temperature)?,
-            #[cfg(feature = "cuda")]
-            Backend::Cuda => crate::cuda::sparse_attention(q, bank, shrink, temperature)?,
+            // One custom op: its cpu_fwd / cuda_fwd pick the kernels of the tensors' device.
+            Backend::FusedCpu | Backend::Cuda => {
+                op::sparse_attention(q, bank, shrink, temperature)?
+            }
             _ => {
                 debug_assert!(reference::supports(q.dtype()));
                 reference::sparse_attention(q, bank, shrink, temperature)?

@@ -6,9 +6,9 @@ use candle_nn::{Init, VarBuilder};
 use crate::attention::{resolve_backend, sparse_attention};
 use crate::config::Backend;
 use crate::config::MemoryConfig;
-use crate::cpu;
 use crate::divide::{assemble, divide};
 use crate::error::{Error, Result};
+use crate::op;
 
 /// Block-wise memory for feature maps of one fixed (C, H, W); the bank is the var `"bank"` (N, D).
 #[derive(Clone, Debug)]
@@ -60,7 +60,7 @@ impl BlockMemory {
             resolve_backend(self.cfg.backend, f.device(), f.dtype()).map_err(Error::into_candle)?;
         if backend == Backend::FusedCpu && f.dtype() == self.bank.dtype() {
             // One op reads the map directly: no divide / assemble tensors, forward or backward.
-            return cpu::block_memory(
+            return op::block_memory(
                 f,
                 &self.bank,
                 self.cfg.rates,

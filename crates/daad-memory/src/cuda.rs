@@ -1,4 +1,4 @@
-//! CUDA path (feature `cuda`): the custom op's `cuda_fwd` for forward and backward.
+//! CUDA kernels (feature `cuda`), called from [`crate::op`]'s `cuda_fwd` for forward and backward.
 //!
 //! The row work (norms, cosine scaling, softmax, drop, renormalisation or hard shrinkage, and
 //! their backward) runs in our kernels (`kernels/attention.cu`, compiled to PTX by `build.rs`
@@ -13,10 +13,9 @@ use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg,
 };
 use candle_core::cuda_backend::WrapErr;
-use candle_core::{bail, CudaDevice, CudaStorage, Layout, Shape, Tensor};
+use candle_core::{bail, CudaDevice, CudaStorage, Layout, Shape};
 
 use crate::config::Shrink;
-use crate::error::Result;
 use crate::reference::{NORM_EPS, SHRINK_EPS};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/attention.ptx"));
@@ -24,16 +23,6 @@ const MODULE: &str = "daad_memory_attention";
 const BLOCK: u32 = 256;
 /// Largest N whose softmax row fits the default 48 KiB of dynamic shared memory.
 const MAX_ITEMS: usize = 12 * 1024;
-
-/// Fused sparse attention over queries on a CUDA device (the same custom op as on CPU).
-pub(crate) fn sparse_attention(
-    q: &Tensor,
-    bank: &Tensor,
-    shrink: Shrink,
-    temperature: f64,
-) -> Result<(Tensor, Tensor)> {
-    crate::cpu::sparse_attention(q, bank, shrink, temperature)
-}
 
 /// Scalar kernel arguments of the shrinkage.
 struct ShrinkArgs {

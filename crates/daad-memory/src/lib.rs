@@ -5,9 +5,9 @@
 //! similarities; weights below 1/N are dropped (and by default the rest renormalised); the
 //! query is replaced by the weighted mix of items, and the blocks are put back ([`assemble`]).
 //!
-//! Three implementations sit behind [`sparse_attention`] (see [`Backend`]): composed candle ops
-//! ([`reference`]), a fused CPU custom op with its own backward, and a CUDA kernel (feature
-//! `cuda`). [`BlockMemory`] is the module with the bank as a candle `Var`.
+//! Three backends sit behind [`sparse_attention`] (see [`Backend`]): composed candle ops
+//! ([`reference`]), and one fused custom op with its own backward (module `op`) whose CPU
+//! kernels live in `cpu/` and whose CUDA kernels (feature `cuda`) live in `cuda.rs`. [`BlockMemory`] is the module with the bank as a candle `Var`.
 //!
 //! ```
 //! use candle_core::{DType, Device, Module, Tensor};
@@ -36,6 +36,7 @@ mod cpu;
 mod cuda;
 mod divide;
 mod error;
+mod op;
 pub mod reference;
 
 pub use attention::{resolve_backend, sparse_attention};

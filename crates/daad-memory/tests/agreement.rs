@@ -1,13 +1,18 @@
-//! The fused CPU op agrees with the reference (values and gradients of f and the bank) within
-//! 1e-5 relative, at the four paper scales of a 256 input and on odd small shapes.
+//! The fused op agrees with the reference (values and gradients of f and the bank) within 1e-5
+//! relative, at the four paper scales of a 256 input and on odd small shapes: one suite, run
+//! once per available device (`test_device!`: the CPU always, GPU 0 with feature `cuda`). On
+//! each device the fused op (`Backend::Auto`: FusedCpu on the CPU, Cuda on a GPU) is compared
+//! with the reference on that device; off the CPU it is also compared with the fused CPU op.
 
+#[macro_use]
 mod common;
 
-use candle_core::{DType, Tensor, Var};
-use daad_memory::{divide, sparse_attention, Backend, Rates, Shrink};
+use candle_core::{DType, Device, Tensor, Var};
+use daad_memory::{divide, resolve_backend, sparse_attention, Backend, Rates, Shrink};
 
 const TOL: f64 = 1e-5;
 
+/// Outputs and gradients of one run, moved back to the CPU.
 struct Run {
     out: Tensor,
     w: Tensor,
@@ -15,34 +20,62 @@ struct Run {
     grad_bank: Tensor,
 }
 
-/// Forward + backward of `sum(out * r_out + w * r_w)` through divide and the op.
+/// The fused backend `Auto` resolves to on `device`; the suite fails rather than compare the
+/// reference with itself.
+fn fused(device: &Device) -> anyhow::Result<Backend> {
+    let b = resolve_backend(Backend::Auto, device, DType::F32)?;
+    anyhow::ensure!(b != Backend::Reference, "no fused backend on {device:?}");
+    Ok(b)
+}
+
+/// Forward + backward of `sum(out * r_out + w * r_w)` through divide and the op on `device`.
 #[allow(clippy::too_many_arguments)]
 fn run(
+    device: &Device,
     f: &Tensor,
     bank: &Tensor,
     rates: Rates,
     shrink: Shrink,
     temperature: f64,
     backend: Backend,
-    r_out: &Tensor,
-    r_w: &Tensor,
+    (r_out, r_w): (&Tensor, &Tensor),
 ) -> anyhow::Result<Run> {
-    let f = Var::from_tensor(f)?;
-    let bank = Var::from_tensor(bank)?;
+    let f = Var::from_tensor(&f.to_device(device)?)?;
+    let bank = Var::from_tensor(&bank.to_device(device)?)?;
     let q = divide(f.as_tensor(), rates)?;
     let (out, w) = sparse_attention(&q, bank.as_tensor(), shrink, temperature, backend)?;
-    let loss = ((&out * r_out)?.sum_all()? + (&w * r_w)?.sum_all()?)?;
+    let loss = ((&out * r_out.to_device(device)?)?.sum_all()?
+        + (&w * r_w.to_device(device)?)?.sum_all()?)?;
     let grads = loss.backward()?;
+    let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
     Ok(Run {
-        out: out.detach(),
-        w: w.detach(),
-        grad_f: grads.get(&f).expect("grad of f").clone(),
-        grad_bank: grads.get(&bank).expect("grad of bank").clone(),
+        out: cpu(&out.detach())?,
+        w: cpu(&w.detach())?,
+        grad_f: cpu(grads.get(&f).expect("grad of f"))?,
+        grad_bank: cpu(grads.get(&bank).expect("grad of bank"))?,
     })
+}
+
+/// Asserts that `a` and `b` agree within [`TOL`] on the kept rows (outputs, weights) and
+/// everywhere (gradients).
+fn assert_close(a: &Run, b: &Run, keep: &Tensor, what: &str) -> anyhow::Result<()> {
+    let keep32 = keep.to_dtype(DType::F32)?;
+    let masked = |t: &Tensor| t.broadcast_mul(&keep32);
+    let errs = [
+        ("out", common::rel_err(&masked(&a.out)?, &masked(&b.out)?)?),
+        ("weights", common::rel_err(&masked(&a.w)?, &masked(&b.w)?)?),
+        ("grad f", common::rel_err(&a.grad_f, &b.grad_f)?),
+        ("grad bank", common::rel_err(&a.grad_bank, &b.grad_bank)?),
+    ];
+    for (name, e) in errs {
+        assert!(e <= TOL, "{name}: relative error {e:.3e} > {TOL:e} at {what}");
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn check(
+    device: &Device,
     seed: u64,
     (b, c, h, w): (usize, usize, usize, usize),
     rates: Rates,
@@ -60,26 +93,17 @@ fn check(
     // (see `margin` for the hard shrinkage).
     let (keep, kept) = common::safe_rows(&q, &bank, temperature, margin(shrink))?;
     assert!(kept * 2 >= m, "too few comparable rows: {kept} of {m}");
-    let r_out =
-        common::randn(seed + 2, &[m, d], DType::F32)?.broadcast_mul(&keep.to_dtype(DType::F32)?)?;
-    let r_w =
-        common::randn(seed + 3, &[m, n], DType::F32)?.broadcast_mul(&keep.to_dtype(DType::F32)?)?;
-    let fused = run(&f, &bank, rates, shrink, temperature, Backend::FusedCpu, &r_out, &r_w)?;
-    let refr = run(&f, &bank, rates, shrink, temperature, Backend::Reference, &r_out, &r_w)?;
     let keep32 = keep.to_dtype(DType::F32)?;
-    let masked = |t: &Tensor| t.broadcast_mul(&keep32);
-    let errs = [
-        ("out", rel_err(&masked(&fused.out)?, &masked(&refr.out)?)?),
-        ("weights", rel_err(&masked(&fused.w)?, &masked(&refr.w)?)?),
-        ("grad f", rel_err(&fused.grad_f, &refr.grad_f)?),
-        ("grad bank", rel_err(&fused.grad_bank, &refr.grad_bank)?),
-    ];
-    for (what, e) in errs {
-        assert!(
-            e <= TOL,
-            "{what}: relative error {e:.3e} > {TOL:e} at f {:?}, {rates:?}, N={n}, {shrink:?}, T={temperature}",
-            (b, c, h, w)
-        );
+    let r_out = common::randn(seed + 2, &[m, d], DType::F32)?.broadcast_mul(&keep32)?;
+    let r_w = common::randn(seed + 3, &[m, n], DType::F32)?.broadcast_mul(&keep32)?;
+    let r = (&r_out, &r_w);
+    let what = format!("f {:?}, {rates:?}, N={n}, {shrink:?}, T={temperature}", (b, c, h, w));
+    let fast = run(device, &f, &bank, rates, shrink, temperature, fused(device)?, r)?;
+    let refr = run(device, &f, &bank, rates, shrink, temperature, Backend::Reference, r)?;
+    assert_close(&fast, &refr, &keep, &format!("{what}, {device:?} vs reference"))?;
+    if !device.is_cpu() {
+        let cpu = run(&Device::Cpu, &f, &bank, rates, shrink, temperature, Backend::FusedCpu, r)?;
+        assert_close(&fast, &cpu, &keep, &format!("{what}, {device:?} vs fused CPU"))?;
     }
     Ok(())
 }
@@ -95,20 +119,15 @@ fn margin(shrink: Shrink) -> f64 {
     }
 }
 
-fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f64> {
-    common::rel_err(a, b)
-}
-
-#[test]
-fn paper_scales_of_a_256_input() -> anyhow::Result<()> {
+fn paper_scales_of_a_256_input(device: &Device) -> anyhow::Result<()> {
     for (i, (c, s)) in [(64, 128), (128, 64), (256, 32), (512, 16)].into_iter().enumerate() {
-        check(10 * i as u64, (2, c, s, s), Rates::default(), 500, Shrink::Renormalize, 1.0)?;
+        let seed = 10 * i as u64;
+        check(device, seed, (2, c, s, s), Rates::default(), 500, Shrink::Renormalize, 1.0)?;
     }
     Ok(())
 }
 
-#[test]
-fn odd_small_shapes_all_shrinks() -> anyhow::Result<()> {
+fn odd_small_shapes_all_shrinks(device: &Device) -> anyhow::Result<()> {
     let cases = [
         ((3, 6, 10, 14), Rates::new(5, 7, 3), 37),
         ((1, 5, 9, 9), Rates::new(3, 1, 5), 11),
@@ -118,23 +137,23 @@ fn odd_small_shapes_all_shrinks() -> anyhow::Result<()> {
     for (k, (shape, rates, n)) in cases.into_iter().enumerate() {
         for shrink in [Shrink::Renormalize, Shrink::Drop, Shrink::memae(n)] {
             for t in [1.0, 0.1] {
-                check(100 + k as u64, shape, rates, n, shrink, t)?;
+                check(device, 100 + k as u64, shape, rates, n, shrink, t)?;
             }
         }
     }
     Ok(())
 }
 
-/// The block op (divide + attention + assemble fused, what BlockMemory runs on CPU) against
-/// the reference BlockMemory with the same bank.
+/// `BlockMemory` with the fused backend (on the CPU: divide + attention + assemble fused in one
+/// op) against the reference `BlockMemory` with the same bank, on `device`.
 fn check_block_memory(
+    device: &Device,
     seed: u64,
     (b, c, h, w): (usize, usize, usize, usize),
     rates: Rates,
     n: usize,
     shrink: Shrink,
 ) -> anyhow::Result<()> {
-    use candle_core::Device;
     use candle_nn::{VarBuilder, VarMap};
     use daad_memory::{BlockMemory, MemoryConfig};
 
@@ -142,55 +161,60 @@ fn check_block_memory(
     let q = divide(&f, rates)?;
     let mut runs = Vec::new();
     let mut keep = None;
-    for backend in [Backend::FusedCpu, Backend::Reference] {
+    for backend in [fused(device)?, Backend::Reference] {
         let vm = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, device);
         let cfg = MemoryConfig { n_items: n, rates, shrink, backend, ..Default::default() };
         let mem = BlockMemory::new(c, h, w, &cfg, vb)?;
         let bank_var = vm.data().lock().unwrap().get("bank").unwrap().clone();
-        bank_var.set(&(common::randn(seed + 1, &[n, mem.item_dim()], DType::F32)? * 0.05)?)?;
+        let bank = (common::randn(seed + 1, &[n, mem.item_dim()], DType::F32)? * 0.05)?;
+        bank_var.set(&bank.to_device(device)?)?;
         let (keep_rows, kept) = match &keep {
             Some(k) => k,
-            None => keep.insert(common::safe_rows(&q, mem.bank(), 1.0, margin(shrink))?),
+            None => keep.insert(common::safe_rows(&q, &bank, 1.0, margin(shrink))?),
         };
         assert!(kept * 2 >= q.dim(0)?);
         let keep32 = keep_rows.to_dtype(DType::F32)?;
         // upstream gradient zero on the blocks of rows left out
         let r_q = common::randn(seed + 2, q.dims(), DType::F32)?.broadcast_mul(&keep32)?;
-        let r_out = daad_memory::assemble(&r_q, rates, (b, c, h, w))?;
+        let r_out = daad_memory::assemble(&r_q, rates, (b, c, h, w))?.to_device(device)?;
         let r_w = common::randn(seed + 3, &[q.dim(0)?, n], DType::F32)?.broadcast_mul(&keep32)?;
-        let fv = Var::from_tensor(&f)?;
+        let fv = Var::from_tensor(&f.to_device(device)?)?;
         let (out, wts) = mem.forward_with_weights(fv.as_tensor())?;
-        let loss = ((&out * &r_out)?.sum_all()? + (&wts * &r_w)?.sum_all()?)?;
+        let loss = ((&out * &r_out)?.sum_all()? + (&wts * r_w.to_device(device)?)?.sum_all()?)?;
         let grads = loss.backward()?;
+        let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
         runs.push(Run {
-            out: divide(&out, rates)?.broadcast_mul(&keep32)?,
-            w: wts.broadcast_mul(&keep32)?,
-            grad_f: grads.get(&fv).expect("grad f").clone(),
-            grad_bank: grads.get(&bank_var).expect("grad bank").clone(),
+            out: divide(&cpu(&out)?, rates)?,
+            w: cpu(&wts)?,
+            grad_f: cpu(grads.get(&fv).expect("grad f"))?,
+            grad_bank: cpu(grads.get(&bank_var).expect("grad bank"))?,
         });
     }
-    let (fu, re) = (&runs[0], &runs[1]);
-    for (what, x, y) in [
-        ("out", &fu.out, &re.out),
-        ("weights", &fu.w, &re.w),
-        ("grad f", &fu.grad_f, &re.grad_f),
-        ("grad bank", &fu.grad_bank, &re.grad_bank),
-    ] {
-        let e = rel_err(x, y)?;
-        assert!(
-            e <= TOL,
-            "block op {what}: relative error {e:.3e} at {:?} {rates:?}",
-            (b, c, h, w)
-        );
-    }
+    let what = format!("block op {:?} {rates:?} on {device:?}", (b, c, h, w));
+    assert_close(&runs[0], &runs[1], &keep.expect("set in the loop").0, &what)
+}
+
+fn block_op_matches_reference_block_memory(device: &Device) -> anyhow::Result<()> {
+    let d = device;
+    check_block_memory(d, 200, (2, 64, 32, 32), Rates::default(), 500, Shrink::Renormalize)?;
+    check_block_memory(d, 201, (3, 6, 10, 14), Rates::new(5, 7, 3), 37, Shrink::Drop)?;
+    check_block_memory(d, 202, (2, 8, 12, 8), Rates::new(3, 2, 4), 16, Shrink::memae(16))?;
     Ok(())
 }
 
-#[test]
-fn block_op_matches_reference_block_memory() -> anyhow::Result<()> {
-    check_block_memory(200, (2, 64, 32, 32), Rates::default(), 500, Shrink::Renormalize)?;
-    check_block_memory(201, (3, 6, 10, 14), Rates::new(5, 7, 3), 37, Shrink::Drop)?;
-    check_block_memory(202, (2, 8, 12, 8), Rates::new(3, 2, 4), 16, Shrink::memae(16))?;
+/// `Auto` picks the device's fused backend, and an explicit backend of another device is an error.
+fn auto_picks_the_devices_fused_backend(device: &Device) -> anyhow::Result<()> {
+    let (mine, other) = match device {
+        Device::Cpu => (Backend::FusedCpu, Backend::Cuda),
+        _ => (Backend::Cuda, Backend::FusedCpu),
+    };
+    assert_eq!(resolve_backend(Backend::Auto, device, DType::F32)?, mine);
+    assert!(resolve_backend(other, device, DType::F32).is_err());
     Ok(())
 }
+
+test_device!(paper_scales_of_a_256_input, cpu_paper_scales, cuda_paper_scales);
+test_device!(odd_small_shapes_all_shrinks, cpu_odd_shapes, cuda_odd_shapes);
+test_device!(block_op_matches_reference_block_memory, cpu_block_op, cuda_block_op);
+test_device!(auto_picks_the_devices_fused_backend, cpu_auto_backend, cuda_auto_backend);

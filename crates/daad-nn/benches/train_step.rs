@@ -6,8 +6,12 @@
 
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
-use daad_nn::bench_support::{Impl, Trainer};
+#[path = "support/unet.rs"]
+#[allow(dead_code)]
+mod unet;
+
 use std::time::Duration;
+use unet::{Impl, Trainer};
 
 fn train_step(c: &mut Criterion) {
     let dev = Device::Cpu;

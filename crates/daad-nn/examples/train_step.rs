@@ -1,5 +1,5 @@
 //! Times one training step (and one inference) of the benchmark UNet autoencoder
-//! (`daad_nn::bench_support`), with daad-nn's layers and/or candle's own ops.
+//! (`benches/support/unet.rs`), with daad-nn's layers and/or candle's own ops.
 //!
 //! `cargo run --release -p daad-nn --example train_step -- --size 64 --batch 8 --impl both`
 //! prints lines `RESULT <impl> size=<S> batch=<B> train_ms=<best> infer_ms=<best> ...` that
@@ -7,8 +7,12 @@
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use daad_nn::bench_support::{Impl, Trainer};
+#[path = "../benches/support/unet.rs"]
+#[allow(dead_code)]
+mod unet;
+
 use std::time::Instant;
+use unet::{Impl, Trainer};
 
 /// (best, median) of the timings: on a shared machine the best of N is the closest to the
 /// uncontended cost, so it is what the comparison uses; the median is printed beside it.

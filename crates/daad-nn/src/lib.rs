@@ -27,7 +27,6 @@
 pub mod activation;
 pub mod adam;
 pub mod batch_norm;
-pub mod bench_support;
 pub mod conv;
 mod conv_ops;
 pub mod conv_transpose;

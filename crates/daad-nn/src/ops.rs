@@ -1,6 +1,6 @@
 //! Functional entry points: dispatch between the fast CPU custom ops and candle's own ops.
 
-use crate::conv_ops::{Conv2dOp, ConvTranspose2dOp};
+use crate::conv_ops::{GemmCol2im, Im2colGemm};
 use crate::im2col::ConvParams;
 use crate::{Conv2dConfig, ConvTranspose2dConfig};
 use candle_core::{DType, Result, Tensor};
@@ -48,9 +48,9 @@ pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv2dConfig) -> 
     let (Some(oh), Some(ow)) = (cfg.out_size(h, k), cfg.out_size(wd, k)) else {
         candle_core::bail!("conv2d: input {:?} too small for kernel {k} with {cfg:?}", x.dims())
     };
-    let op = Conv2dOp {
+    let op = Im2colGemm {
         p: ConvParams { k, stride: cfg.stride, pad: cfg.padding, dil: cfg.dilation },
-        out_hw: (oh, ow),
+        cols_hw: (oh, ow),
     };
     let (x, w) = (x.contiguous()?, w.contiguous()?);
     match b {
@@ -74,9 +74,10 @@ pub fn conv_transpose2d(
     let (Some(oh), Some(ow)) = (cfg.out_size(h, k), cfg.out_size(wd, k)) else {
         candle_core::bail!("conv_transpose2d: empty output for input {:?} with {cfg:?}", x.dims())
     };
-    let op = ConvTranspose2dOp {
+    // The input is the column side, the output the image side.
+    let op = GemmCol2im {
         p: ConvParams { k, stride: cfg.stride, pad: cfg.padding, dil: cfg.dilation },
-        out_hw: (oh, ow),
+        img_hw: (oh, ow),
     };
     let (x, w) = (x.contiguous()?, w.contiguous()?);
     match b {

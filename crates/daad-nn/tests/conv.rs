@@ -190,3 +190,38 @@ fn input_without_gradient_is_skipped_weight_grad_still_right() -> Result<()> {
         TOL,
     )
 }
+
+/// The two ops are each other's adjoint with the same weight `(M, C, k, k)`: for a conv mapping
+/// x (B, C, H, W) to y (B, M, OH, OW), <conv(x), y> = <x, conv_transpose(y)>, which is what lets
+/// each serve as the other's input gradient.
+#[test]
+fn conv_and_conv_transpose_are_adjoint() -> Result<()> {
+    let d = candle_core::Device::Cpu;
+    for (c, m, s, k, stride, pad, dil) in [
+        (3, 5, 10, 3, 2, 1, 1),
+        (4, 6, 16, 4, 2, 1, 1),
+        (2, 3, 11, 3, 1, 2, 2),
+        (5, 4, 8, 1, 1, 0, 1),
+    ] {
+        let cfg = Conv2dConfig { padding: pad, stride, dilation: dil };
+        let x = Tensor::randn(0f32, 1., (2, c, s, s), &d)?;
+        let w = Tensor::randn(0f32, 1., (m, c, k, k), &d)?;
+        let y = conv2d(&x, &w, None, cfg)?;
+        let oh = y.dim(2)?;
+        // output padding so the transposed conv lands on exactly (H, W)
+        let op = s + 2 * pad - dil * (k - 1) - 1 - (oh - 1) * stride;
+        let tcfg =
+            ConvTranspose2dConfig { padding: pad, output_padding: op, stride, dilation: dil };
+        let r = Tensor::randn(0f32, 1., y.dims(), &d)?;
+        let xt = conv_transpose2d(&r, &w, None, tcfg)?;
+        assert_eq!(xt.dims(), x.dims());
+        let lhs = (&y * &r)?.sum_all()?.to_scalar::<f32>()? as f64;
+        let rhs = (&x * &xt)?.sum_all()?.to_scalar::<f32>()? as f64;
+        let scale = (&y.abs()? * &r.abs()?)?.sum_all()?.to_scalar::<f32>()? as f64;
+        assert!(
+            (lhs - rhs).abs() <= 1e-5 * scale,
+            "<conv x, y> = {lhs} but <x, conv_t y> = {rhs} at {cfg:?}"
+        );
+    }
+    Ok(())
+}

@@ -1,73 +1,97 @@
-//! Fused CPU custom op: cosine similarities, softmax, drop, renormalisation and mixing with
-//! rayon over query rows and `gemm` for the products, and its own backward (a second custom
-//! op, so gradients reach the queries and the bank).
+//! CPU kernels of the fused op (called from [`crate::op`]'s `cpu_fwd`): cosine similarities,
+//! softmax, drop, renormalisation and mixing with rayon over query rows and `gemm` for the
+//! products, and their backward. Inputs are queries (M, D) or, with a [`BlockGeom`], a
+//! (B, C, H, W) map gathered into queries inside the kernel.
 //!
-//! The forward op returns one flat packed tensor `[x_out | w | s]`: the mixed queries (or,
-//! for the block op, the assembled map), the shrunk weights (M, N) and the cosine similarities
-//! (M, N). `s` is kept because the softmax backward needs p = softmax(s/T) at the dropped
-//! entries too, and s itself for the normalisation backward; saving it (M*N, small next to
-//! M*D) avoids recomputing the (M, N, D) similarity product in backward. Callers see contiguous views (narrow + reshape) of `x_out` and `w`, so no
-//! copies are made. The block op reads the (B, C, H, W) map directly (gather / scatter in
-//! [`crate::divide`]'s order) and so saves the divide / assemble tensors and their backward.
+//! Packed layouts: forward `[x_out | w (M, N) | s (M, N)]`, backward `[d input | d bank]`.
 
 mod blocks;
 pub(crate) mod math;
 
-use candle_core::{
-    backend::BackendStorage, bail, CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor,
-};
+use candle_core::{backend::BackendStorage, bail, CpuStorage, Layout};
 
 pub(crate) use blocks::BlockGeom;
 use math::{backward_core, forward_core, row_norm, row_norms, Real};
 
-use crate::config::{Rates, Shrink};
-use crate::error::Result;
+use crate::config::Shrink;
 
-fn contiguous<'a, T: Real>(
-    s: &'a CpuStorage,
-    l: &Layout,
-    what: &str,
-) -> candle_core::Result<&'a [T]> {
+/// A CPU storage with its layout.
+type Arg<'a> = (&'a CpuStorage, &'a Layout);
+
+fn contiguous<'a, T: Real>((s, l): Arg<'a>, what: &str) -> candle_core::Result<&'a [T]> {
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&T::slice(s)?[a..b]),
         None => bail!("daad-memory fused op: {what} must be contiguous"),
     }
 }
 
-/// What the first input of the op is.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Input {
-    /// Queries (M, D).
-    Queries,
-    /// A feature map (B, C, H, W) divided by the given rates inside the op.
-    Map(Rates),
+/// Forward kernel: packed `[x_out | w | s]` for input `x` and `bank` of one float dtype.
+pub(crate) fn forward(
+    x: Arg<'_>,
+    bank: Arg<'_>,
+    mnd: (usize, usize, usize),
+    geom: Option<BlockGeom>,
+    shrink: Shrink,
+    temperature: f64,
+) -> candle_core::Result<CpuStorage> {
+    fn typed<T: Real>(
+        x: Arg<'_>,
+        bank: Arg<'_>,
+        mnd: (usize, usize, usize),
+        geom: Option<BlockGeom>,
+        shrink: Shrink,
+        temperature: f64,
+    ) -> candle_core::Result<CpuStorage> {
+        let (x, bank) = (contiguous::<T>(x, "input")?, contiguous::<T>(bank, "bank")?);
+        Ok(T::storage(fwd_typed(x, bank, mnd, geom, shrink, temperature)))
+    }
+    match (x.0, bank.0) {
+        (CpuStorage::F32(_), CpuStorage::F32(_)) => {
+            typed::<f32>(x, bank, mnd, geom, shrink, temperature)
+        }
+        (CpuStorage::F64(_), CpuStorage::F64(_)) => {
+            typed::<f64>(x, bank, mnd, geom, shrink, temperature)
+        }
+        _ => bail!(
+            "daad-memory fused op: f32 or f64 input and bank of one dtype, got {:?} and {:?}",
+            x.0.dtype(),
+            bank.0.dtype()
+        ),
+    }
 }
 
-/// Sizes (m, n, d) and the block geometry, from the layouts of the two inputs.
-fn sizes(
-    input: Input,
-    l1: &Layout,
-    l2: &Layout,
-) -> candle_core::Result<((usize, usize, usize), Option<BlockGeom>)> {
-    let (n, dm) = l2.shape().dims2()?;
-    let (m, d, geom) = match input {
-        Input::Queries => {
-            let (m, d) = l1.shape().dims2()?;
-            (m, d, None)
-        }
-        Input::Map(rates) => {
-            let shape = l1.shape().dims4()?;
-            let geom = BlockGeom { shape, rates };
-            if rates.check(shape.1, shape.2, shape.3).is_err() {
-                bail!("daad-memory fused op: {rates:?} do not divide {shape:?}")
-            }
-            (geom.rows(), geom.dim(), Some(geom))
-        }
-    };
-    if d != dm {
-        bail!("daad-memory fused op: item dim {d} of the input and bank ({n}, {dm}) differ")
+/// Backward kernel over `[input, bank, saved packed output, gradient of the packed output]`:
+/// packed `[d input | d bank]`.
+pub(crate) fn backward(
+    args: [Arg<'_>; 4],
+    mnd: (usize, usize, usize),
+    geom: Option<BlockGeom>,
+    shrink: Shrink,
+    temperature: f64,
+) -> candle_core::Result<CpuStorage> {
+    fn typed<T: Real>(
+        [x, bank, res, grad]: [Arg<'_>; 4],
+        mnd: (usize, usize, usize),
+        geom: Option<BlockGeom>,
+        shrink: Shrink,
+        temperature: f64,
+    ) -> candle_core::Result<CpuStorage> {
+        Ok(T::storage(bwd_typed::<T>(
+            contiguous(x, "input")?,
+            contiguous(bank, "bank")?,
+            contiguous(res, "saved output")?,
+            contiguous(grad, "gradient")?,
+            mnd,
+            geom,
+            shrink,
+            temperature,
+        )))
     }
-    Ok(((m, n, d), geom))
+    match args[0].0 {
+        CpuStorage::F32(_) => typed::<f32>(args, mnd, geom, shrink, temperature),
+        CpuStorage::F64(_) => typed::<f64>(args, mnd, geom, shrink, temperature),
+        s => bail!("daad-memory fused op backward: f32 or f64 only, got {:?}", s.dtype()),
+    }
 }
 
 fn fwd_typed<T: Real>(
@@ -134,216 +158,4 @@ fn bwd_typed<T: Real>(
         }
     }
     packed
-}
-
-/// The forward custom op over (queries (M, D) or map (B, C, H, W), bank (N, D)).
-pub(crate) struct AttnFwd {
-    pub(crate) input: Input,
-    pub(crate) shrink: Shrink,
-    pub(crate) temperature: f64,
-}
-
-impl CustomOp2 for AttnFwd {
-    fn name(&self) -> &'static str {
-        "daad-sparse-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (mnd, geom) = sizes(self.input, l1, l2)?;
-        let (m, n, _) = mnd;
-        let len = l1.shape().elem_count() + 2 * m * n;
-        let (sh, t) = (self.shrink, self.temperature);
-        let st = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => f32::storage(fwd_typed::<f32>(
-                contiguous(s1, l1, "input")?,
-                contiguous(s2, l2, "bank")?,
-                mnd,
-                geom,
-                sh,
-                t,
-            )),
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => f64::storage(fwd_typed::<f64>(
-                contiguous(s1, l1, "input")?,
-                contiguous(s2, l2, "bank")?,
-                mnd,
-                geom,
-                sh,
-                t,
-            )),
-            _ => bail!(
-                "daad-memory fused op: f32 or f64 input and bank of one dtype, got {:?} and {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
-        Ok((st, Shape::from(len)))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let Input::Queries = self.input else {
-            bail!("daad-memory CUDA op: takes queries, divide the map first")
-        };
-        crate::cuda::forward(s1, l1, s2, l2, self.shrink, self.temperature)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        bank: &Tensor,
-        res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let k = x.elem_count();
-        let (n, d) = bank.dims2()?;
-        let op = AttnBwd {
-            input: self.input,
-            res: res.contiguous()?,
-            shrink: self.shrink,
-            temperature: self.temperature,
-        };
-        let packed = x.apply_op3_no_bwd(bank, &grad_res.contiguous()?, &op)?;
-        let gx = packed.narrow(0, 0, k)?.reshape(x.shape())?;
-        let gbank = packed.narrow(0, k, n * d)?.reshape((n, d))?;
-        Ok((Some(gx), Some(gbank)))
-    }
-}
-
-/// The backward custom op over (input, bank, gradient of the packed output); it holds the
-/// packed output of the forward and returns the flat `[d input | d bank]`.
-pub(crate) struct AttnBwd {
-    pub(crate) input: Input,
-    pub(crate) res: Tensor,
-    pub(crate) shrink: Shrink,
-    pub(crate) temperature: f64,
-}
-
-impl CustomOp3 for AttnBwd {
-    fn name(&self) -> &'static str {
-        "daad-sparse-attention-bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (mnd, geom) = sizes(self.input, l1, l2)?;
-        let (m, n, d) = mnd;
-        let k = l1.shape().elem_count();
-        if l3.shape().elem_count() != k + 2 * m * n {
-            bail!(
-                "daad-memory fused op backward: gradient has {} elements, expected {}",
-                l3.shape().elem_count(),
-                k + 2 * m * n
-            )
-        }
-        let (res_storage, res_layout) = self.res.storage_and_layout();
-        let Storage::Cpu(rs) = &*res_storage else {
-            bail!("daad-memory fused op backward: saved output is not on the CPU")
-        };
-        let (sh, t) = (self.shrink, self.temperature);
-        let st = match s1 {
-            CpuStorage::F32(_) => f32::storage(bwd_typed::<f32>(
-                contiguous(s1, l1, "input")?,
-                contiguous(s2, l2, "bank")?,
-                contiguous(rs, res_layout, "saved output")?,
-                contiguous(s3, l3, "gradient")?,
-                mnd,
-                geom,
-                sh,
-                t,
-            )),
-            CpuStorage::F64(_) => f64::storage(bwd_typed::<f64>(
-                contiguous(s1, l1, "input")?,
-                contiguous(s2, l2, "bank")?,
-                contiguous(rs, res_layout, "saved output")?,
-                contiguous(s3, l3, "gradient")?,
-                mnd,
-                geom,
-                sh,
-                t,
-            )),
-            _ => bail!("daad-memory fused op backward: f32 or f64 only, got {:?}", s1.dtype()),
-        };
-        Ok((st, Shape::from(k + n * d)))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &candle_core::CudaStorage,
-        l1: &Layout,
-        s2: &candle_core::CudaStorage,
-        l2: &Layout,
-        s3: &candle_core::CudaStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let Input::Queries = self.input else {
-            bail!("daad-memory CUDA op backward: takes queries")
-        };
-        let (res_storage, res_layout) = self.res.storage_and_layout();
-        let Storage::Cuda(rs) = &*res_storage else {
-            bail!("daad-memory CUDA op backward: saved output is not on the GPU")
-        };
-        crate::cuda::backward(s1, l1, s2, l2, rs, res_layout, s3, l3, self.shrink, self.temperature)
-    }
-}
-
-/// Applies the op: the packed output split into `(x_out, weights (M, N))` views.
-pub(crate) fn apply(
-    x: &Tensor,
-    bank: &Tensor,
-    input: Input,
-    shrink: Shrink,
-    temperature: f64,
-) -> Result<(Tensor, Tensor)> {
-    let k = x.elem_count();
-    let (n, _) = bank.dims2()?;
-    let m = match input {
-        Input::Queries => x.dim(0)?,
-        Input::Map(rates) => x.dim(0)? * rates.blocks(),
-    };
-    let packed =
-        x.contiguous()?.apply_op2(&bank.contiguous()?, AttnFwd { input, shrink, temperature })?;
-    let x_out = packed.narrow(0, 0, k)?.reshape(x.shape())?;
-    let w = packed.narrow(0, k, m * n)?.reshape((m, n))?;
-    Ok((x_out, w))
-}
-
-/// Fused sparse attention over queries (M, D).
-pub(crate) fn sparse_attention(
-    q: &Tensor,
-    bank: &Tensor,
-    shrink: Shrink,
-    temperature: f64,
-) -> Result<(Tensor, Tensor)> {
-    apply(q, bank, Input::Queries, shrink, temperature)
-}
-
-/// Fused block memory over a map (B, C, H, W): divide, attention and assemble in one op.
-pub(crate) fn block_memory(
-    f: &Tensor,
-    bank: &Tensor,
-    rates: Rates,
-    shrink: Shrink,
-    temperature: f64,
-) -> Result<(Tensor, Tensor)> {
-    apply(f, bank, Input::Map(rates), shrink, temperature)
 }

@@ -62,3 +62,22 @@ pub fn safe_rows(
     let m = keep.len();
     Ok((Tensor::from_vec(keep, (m, 1), &Device::Cpu)?, count))
 }
+
+/// One test per available device, as candle's `test_device!`: `$name(&Device)` runs as
+/// `$cpu` on the CPU and, with feature `cuda`, as `$cuda` on GPU 0 (which must exist: a CUDA
+/// build's tests fail, never skip, without one).
+#[allow(unused_macros)]
+macro_rules! test_device {
+    ($name:ident, $cpu:ident, $cuda:ident) => {
+        #[test]
+        fn $cpu() -> anyhow::Result<()> {
+            $name(&candle_core::Device::Cpu)
+        }
+
+        #[cfg(feature = "cuda")]
+        #[test]
+        fn $cuda() -> anyhow::Result<()> {
+            $name(&candle_core::Device::new_cuda(0)?)
+        }
+    };
+}
