@@ -110,7 +110,8 @@ fn worker(
                 Ok(j) => jobs.push(j),
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    match rt.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await }) {
+                    match rt.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await })
+                    {
                         Ok(Some(j)) => jobs.push(j),
                         Ok(None) | Err(_) => break,
                     }

@@ -93,9 +93,12 @@
     const s = $("threshold");
     const scores = state.images.map((i) => i.score);
     const t0 = state.data && state.data.threshold;
-    const lo = Math.min(...scores, t0 !== null && t0 !== undefined ? t0 : 0, 0);
-    const hi = Math.max(...scores, t0 !== null && t0 !== undefined ? t0 : 1, 1);
-    s.min = lo; s.max = hi; s.step = (hi - lo) / 1000 || 0.001;
+    const has = t0 !== null && t0 !== undefined;
+    const lo0 = Math.min(...scores, has ? t0 : 0, 0), hi0 = Math.max(...scores, has ? t0 : 1, 1);
+    // A margin beyond the extreme scores, so the ends of the slider flag everything / nothing.
+    const pad = (hi0 - lo0) * 0.01 || 0.01;
+    const lo = lo0 - pad, hi = hi0 + pad;
+    s.min = lo; s.max = hi; s.step = "any";
     const start = t0 !== null && t0 !== undefined ? t0 : (lo + hi) / 2;
     s.value = start;
     s.addEventListener("input", () => setThreshold(Number(s.value)));
