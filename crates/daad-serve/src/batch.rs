@@ -1,8 +1,10 @@
 //! Dynamic batching: request handlers send single images into a bounded tokio channel; one
 //! blocking worker thread owns the [`Scorer`], takes the first waiting image, keeps collecting
-//! for up to `max_wait` or until `max_batch` images, and scores them in one call. Under load the
-//! model sees full batches; alone, an image waits at most `max_wait`.
+//! for up to `max_wait` or until `max_batch` images, and scores them in one call. It waits only
+//! while requests are on their way (accepted, still reading or decoding): a lone request is
+//! scored at once, and under load the model sees full batches.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,16 @@ pub(crate) struct Job {
 #[derive(Clone)]
 pub(crate) struct Batcher {
     tx: mpsc::Sender<Job>,
+    coming: Arc<AtomicUsize>,
+}
+
+/// Marks one request as on its way to the queue while it lives.
+pub(crate) struct Coming(Arc<AtomicUsize>);
+
+impl Drop for Coming {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Why an image could not be queued.
@@ -59,10 +71,19 @@ impl Batcher {
         metrics: Arc<Metrics>,
     ) -> std::io::Result<(Batcher, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(queue.max(1));
+        let coming = Arc::new(AtomicUsize::new(0));
+        let c = coming.clone();
         let handle = std::thread::Builder::new()
             .name("daad-scorer".into())
-            .spawn(move || worker(scorer, rx, max_batch.max(1), max_wait, metrics))?;
-        Ok((Batcher { tx }, handle))
+            .spawn(move || worker(scorer, rx, c, max_batch.max(1), max_wait, metrics))?;
+        Ok((Batcher { tx, coming }, handle))
+    }
+
+    /// Counts a request as on its way until the returned guard drops (after its last submit),
+    /// so the worker waits for its images.
+    pub(crate) fn coming(&self) -> Coming {
+        self.coming.fetch_add(1, Ordering::SeqCst);
+        Coming(self.coming.clone())
     }
 
     /// True when the worker has stopped.
@@ -89,6 +110,7 @@ impl Batcher {
 fn worker(
     scorer: Arc<dyn Scorer>,
     mut rx: mpsc::Receiver<Job>,
+    coming: Arc<AtomicUsize>,
     max_batch: usize,
     max_wait: Duration,
     metrics: Arc<Metrics>,
@@ -109,6 +131,10 @@ fn worker(
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
+                // Nothing queued and no request on its way: waiting would only add latency.
+                Err(mpsc::error::TryRecvError::Empty) if coming.load(Ordering::SeqCst) == 0 => {
+                    break
+                }
                 Err(mpsc::error::TryRecvError::Empty) => {
                     match rt.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await })
                     {

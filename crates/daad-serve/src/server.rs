@@ -428,6 +428,7 @@ async fn predict_inner(
             format!("more than {} requests in progress; retry shortly", st.opts.max_concurrent),
         )
     })?;
+    let coming = st.batcher.coming();
     let uploads = read_uploads(st, req).await?;
     let (want_heatmap, want_rec) = (flag(&q.heatmap), flag(&q.reconstruction));
     let max_side = st.opts.max_image_side;
@@ -463,6 +464,7 @@ async fn predict_inner(
         })?;
         pending.push((name, w, h, keep, decode_s, rx));
     }
+    drop(coming);
     let mut results = Vec::with_capacity(pending.len());
     for (name, width, height, keep, decode_s, rx) in pending {
         let (score, timing) = rx

@@ -162,7 +162,7 @@ fn page_in_chromium_gallery_slider_upload_and_static_report() -> Result<()> {
     let out = tempfile::tempdir()?;
     let expected = daad::pipeline::predict(
         run,
-        &[image.clone()],
+        std::slice::from_ref(&image),
         out.path(),
         None,
         &candle_core::Device::Cpu,
@@ -265,18 +265,19 @@ fn load_and_fault_on_loopback() -> Result<()> {
         s.stop()?;
         assert_eq!(errors, 0, "{label}: failed requests");
         let n = lat.len();
+        let metric = |name: &str| -> f64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+                .unwrap_or(f64::NAN)
+        };
         let row = serde_json::json!({
             "setting": label, "requests": n,
             "p50_ms": quantile(&lat, 0.5) * 1e3, "p99_ms": quantile(&lat, 0.99) * 1e3,
             "throughput_rps": n as f64 / wall,
+            "mean_batch": metric("daad_batch_size_sum ") / metric("daad_batch_size_count "),
         });
         eprintln!("load {row}");
-        let batches = metrics
-            .lines()
-            .find(|l| l.starts_with("daad_batch_size_sum"))
-            .unwrap_or("")
-            .to_string();
-        eprintln!("  {batches}");
         rows.push(row);
     }
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("daad-serve-load.json");
