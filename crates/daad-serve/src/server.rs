@@ -234,6 +234,13 @@ fn router(state: Arc<AppState>) -> Router {
                 "no such route; see GET /v1/model, POST /v1/predict",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "wrong method for this route: POST /v1/predict, GET everything else",
+            )
+        })
         .with_state(state)
 }
 

@@ -67,7 +67,9 @@ fn endpoints_answer_and_predict_has_every_field() -> Result<()> {
     ensure!(metrics.contains("daad_requests_total 3"), "{metrics}");
     ensure!(metrics.contains("daad_images_scored_total 5"), "{metrics}");
     ensure!(metrics.contains("daad_batch_size_bucket"), "{metrics}");
-    assert_eq!(get(&s.url("/nope"), &[])?.status, 404);
+    assert_eq!(get(&s.url("/nope"), &[])?.json()?["error"]["code"], "not_found");
+    let r = get(&s.url("/v1/predict"), &[])?;
+    assert_eq!((r.status, r.json()?["error"]["code"].clone()), (405, "method_not_allowed".into()));
     s.stop()
 }
 
@@ -227,4 +229,16 @@ fn shutdown_finishes_requests_in_flight() -> Result<()> {
     s.stop()?;
     ensure!(std::net::TcpStream::connect(addr).is_err(), "still listening after shutdown");
     Ok(())
+}
+
+#[test]
+fn a_lone_request_does_not_wait_for_a_batch() -> Result<()> {
+    let opts = ServeOptions { max_wait: Duration::from_millis(500), ..ServeOptions::default() };
+    let s = start(FakeScorer::new(0), opts)?;
+    for _ in 0..3 {
+        let v = post(&s.url("/v1/predict"), "image/png", &png(4, 4, 0), &[])?.json()?;
+        let queue_ms = v["results"][0]["timings"]["queue_ms"].as_f64().unwrap();
+        ensure!(queue_ms < 250.0, "a lone image waited {queue_ms} ms for batch-mates");
+    }
+    s.stop()
 }
