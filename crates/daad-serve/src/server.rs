@@ -453,6 +453,9 @@ async fn predict_inner(
         decoded.push((name, img, t.elapsed().as_secs_f64()));
     }
     let detail = want_heatmap || want_rec;
+    // Released before the images are queued (with no await in between): the worker must not
+    // see this request as still on its way once its first image is in the queue.
+    drop(coming);
     let mut pending = Vec::with_capacity(decoded.len());
     for (name, img, decode_s) in decoded {
         let keep = detail.then(|| img.clone());
@@ -471,7 +474,6 @@ async fn predict_inner(
         })?;
         pending.push((name, w, h, keep, decode_s, rx));
     }
-    drop(coming);
     let mut results = Vec::with_capacity(pending.len());
     for (name, width, height, keep, decode_s, rx) in pending {
         let (score, timing) = rx
