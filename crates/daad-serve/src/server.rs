@@ -37,7 +37,7 @@ use crate::report::{self, ReportData};
 use crate::scorer::{ImageScore, ModelInfo, Scorer, Verdict};
 
 /// The server's settings (the `daad serve` flags, without clap).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// Address to listen on; loopback by default.
     pub addr: SocketAddr,
@@ -75,6 +75,24 @@ impl Default for ServeOptions {
             token: None,
             report: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ServeOptions {
+    // By hand so that logs never show the token, nor megabytes of report images.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("addr", &self.addr)
+            .field("max_batch", &self.max_batch)
+            .field("max_wait", &self.max_wait)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_image_side", &self.max_image_side)
+            .field("max_images_per_request", &self.max_images_per_request)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("request_timeout", &self.request_timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("report_images", &self.report.as_ref().map(|r| r.images.len()))
+            .finish()
     }
 }
 

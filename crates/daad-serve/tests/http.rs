@@ -122,6 +122,7 @@ fn bad_input_is_a_named_4xx_and_the_server_keeps_serving() -> Result<()> {
 #[test]
 fn bearer_token_guards_the_api_but_not_health() -> Result<()> {
     let opts = ServeOptions { token: Some("s3cret".into()), ..ServeOptions::default() };
+    ensure!(!format!("{opts:?}").contains("s3cret"), "Debug shows the token");
     let s = start(FakeScorer::new(0), opts)?;
     assert_eq!(get(&s.url("/healthz"), &[])?.status, 200);
     for path in ["/v1/model", "/metrics", "/v1/report"] {
