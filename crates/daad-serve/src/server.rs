@@ -620,14 +620,13 @@ async fn read_uploads(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        drain(req.into_body(), limit).await;
         return Err(too_large(declared));
     }
     let ctype = content_type(req.headers());
     match ctype.as_str() {
         "image/png" | "image/jpeg" | "image/jpg" | "application/octet-stream" | "" => {
-            let (parts, body) = req.into_parts();
-            let _ = parts;
-            let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(None))?;
+            let bytes = read_limited(req.into_body(), limit).await.ok_or_else(|| too_large(None))?;
             if bytes.is_empty() {
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the request body is empty: send a PNG or JPEG image"));
             }
@@ -635,7 +634,7 @@ async fn read_uploads(
         }
         "multipart/form-data" => {
             let (parts, body) = req.into_parts();
-            let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(None))?;
+            let bytes = read_limited(body, limit).await.ok_or_else(|| too_large(None))?;
             let req = Request::from_parts(parts, Body::from(bytes));
             let mut mp = axum::extract::Multipart::from_request(req, &())
                 .await
@@ -674,6 +673,42 @@ async fn read_uploads(
             format!("content type `{other}` is not accepted: send image/png, image/jpeg, application/octet-stream or multipart/form-data"),
         )),
     }
+}
+
+/// Most bytes of a rejected body read and thrown away **(choice)**: a client that is still
+/// sending when the server answers and closes gets a connection reset instead of the 413, so
+/// moderately oversized bodies are drained first; larger ones are cut off.
+const DRAIN_BYTES: usize = 64 << 20;
+
+/// Reads and discards up to `limit + DRAIN_BYTES` bytes of `body`.
+async fn drain(body: Body, limit: usize) {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > limit.saturating_add(DRAIN_BYTES) {
+            break;
+        }
+    }
+}
+
+/// The whole body, or None (after draining the rest) when it is larger than `limit`.
+async fn read_limited(body: Body, limit: usize) -> Option<axum::body::Bytes> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if let Some(d) = frame.data_ref() {
+            if buf.len() + d.len() > limit {
+                drain(body, limit).await;
+                return None;
+            }
+            buf.extend_from_slice(d);
+        }
+    }
+    Some(buf.into())
 }
 
 /// Decodes a PNG or JPEG with dimension and allocation limits.

@@ -90,6 +90,8 @@ fn bad_input_is_a_named_4xx_and_the_server_keeps_serving() -> Result<()> {
         ("text", "text/plain", good.clone(), 415, "unsupported_content_type"),
         ("empty", "image/png", Vec::new(), 400, "empty_body"),
         ("oversized body", "image/png", vec![0u8; 100 << 10], 413, "body_too_large"),
+        // Far larger than socket buffers: the client must still read the 413, not a reset.
+        ("much oversized body", "image/png", vec![0u8; 8 << 20], 413, "body_too_large"),
         ("huge image", "image/png", png(600, 8, 0), 413, "image_too_large"),
         (
             "bad multipart",
@@ -241,5 +243,31 @@ fn a_lone_request_does_not_wait_for_a_batch() -> Result<()> {
         let queue_ms = v["results"][0]["timings"]["queue_ms"].as_f64().unwrap();
         ensure!(queue_ms < 250.0, "a lone image waited {queue_ms} ms for batch-mates");
     }
+    s.stop()
+}
+
+#[test]
+fn oversized_chunked_body_is_refused_with_413() -> Result<()> {
+    use std::io::{Read, Write};
+    let opts = ServeOptions { max_body_bytes: 64 << 10, ..ServeOptions::default() };
+    let s = start(FakeScorer::new(0), opts)?;
+    let mut tcp = std::net::TcpStream::connect(s.addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        tcp,
+        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )?;
+    let chunk = vec![b'x'; 16 << 10];
+    for _ in 0..16 {
+        write!(tcp, "{:x}\r\n", chunk.len())?;
+        tcp.write_all(&chunk)?;
+        tcp.write_all(b"\r\n")?;
+    }
+    tcp.write_all(b"0\r\n\r\n")?;
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp)?;
+    ensure!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    ensure!(resp.contains("body_too_large"), "{resp}");
     s.stop()
 }
