@@ -9,10 +9,16 @@ tanh) with UNet skips, GANomaly-style DCGAN discriminator; one step = generator 
 Adam lr 1e-4 (2e-4 with D), betas (0.9, 0.999).
 
 Usage: python scripts/torch_daad_step.py --sizes 64,128,256 --batch 8 --steps 5 [--variant daad]
-Prints one JSON line per size: {"impl": "torch", "size", "batch", "variant", "median_s", "steps"}.
+       [--memory-size 500] [--threads N] [--infer]
+Prints one JSON line per size: {"impl": "torch", "size", "batch", "variant", "median_s", "steps",
+"peak_rss_mb"} and, with --infer, "infer_median_s": the median time of one inference batch (eval
+mode, no grad: reconstruction and per-image error), measured before the training steps.
+`cargo xtask bench --against-pytorch PYTHON` runs it once per size and round (peak RSS is the
+process's, so one size per process gives that size's peak).
 """
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -103,12 +109,13 @@ class Discriminator(nn.Module):
         return self.classifier(f).flatten(), f
 
 
-def bench(size, batch, steps, variant):
+def bench(size, batch, steps, variant, n_items=500, infer=False):
+    """(median train step s, median inference batch s or None)."""
     torch.manual_seed(0)
     if variant == "memae":
-        g = Generator(size, [False, False, False, True], False, (16, 16, 1), 500)
+        g = Generator(size, [False, False, False, True], False, (16, 16, 1), n_items)
     else:
-        g = Generator(size, [True] * 4, True, (8, 8, 1), 500)
+        g = Generator(size, [True] * 4, True, (8, 8, 1), n_items)
     d = Discriminator(size) if variant == "daad+" else None
     lr = 2e-4 if d is not None else 1e-4
     opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.9, 0.999))
@@ -135,13 +142,26 @@ def bench(size, batch, steps, variant):
             opt_d.step()
         return loss.item()
 
-    step()  # warm-up
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    def timed(f):
+        f()  # warm-up
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    infer_s = None
+    if infer:
+        def infer_step():
+            g.eval()
+            with torch.no_grad():
+                x_hat = g(x)
+                ((x_hat - x) ** 2).flatten(1).mean(1).tolist()
+            g.train()
+
+        infer_s = timed(infer_step)
+    return timed(step), infer_s
 
 
 def main():
@@ -150,12 +170,21 @@ def main():
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--variant", default="daad", choices=["daad", "daad+", "memae"])
+    p.add_argument("--memory-size", type=int, default=500)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    p.add_argument("--infer", action="store_true", help="also time one inference batch")
     a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     for s in [int(v) for v in a.sizes.split(",")]:
-        med = bench(s, a.batch, a.steps, a.variant)
-        print(json.dumps({"impl": "torch", "torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "size": s, "batch": a.batch, "variant": a.variant, "median_s": med, "steps": a.steps}),
-              flush=True)
+        med, infer_s = bench(s, a.batch, a.steps, a.variant, a.memory_size, a.infer)
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+        out = {"impl": "torch", "torch": torch.__version__, "threads": torch.get_num_threads(),
+               "size": s, "batch": a.batch, "variant": a.variant, "median_s": med, "steps": a.steps,
+               "peak_rss_mb": rss_mb}
+        if infer_s is not None:
+            out["infer_median_s"] = infer_s
+        print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 //!     --sizes 64,128,256 --steps 5 --variant daad --python /work/.venv-torch/bin/python
 //! ```
 //! Prints the median step time of each and the ratio ours / PyTorch (< 1 = faster).
+//! `--device cuda` times our step on GPU 0 (a build with feature `cuda`; `scripts/gpu-check.sh`).
 
 use std::process::Command;
 use std::time::Instant;
@@ -27,7 +28,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn ours(size: usize, batch: usize, steps: usize, variant: Variant) -> anyhow::Result<f64> {
+fn ours(
+    size: usize,
+    batch: usize,
+    steps: usize,
+    variant: Variant,
+    device: &Device,
+) -> anyhow::Result<f64> {
     let model_cfg = ModelConfig::for_variant(variant, size);
     let train_cfg = TrainConfig {
         preset: Preset::Paper,
@@ -44,14 +51,16 @@ fn ours(size: usize, batch: usize, steps: usize, variant: Variant) -> anyhow::Re
         threshold_quantile: 0.99,
         checkpoint_every: 1,
     };
-    let model = DaadModel::new(&model_cfg, 0, &Device::Cpu)?;
+    let model = DaadModel::new(&model_cfg, 0, device)?;
     let mut trainer = Trainer::new(model, &train_cfg)?;
-    let x = Tensor::rand(-1f32, 1f32, (batch, 3, size, size), &Device::Cpu)?;
+    let x = Tensor::rand(-1f32, 1f32, (batch, 3, size, size), device)?;
     trainer.step(&x)?.map_err(|e| anyhow::anyhow!("{e:?}"))?; // warm-up
+    device.synchronize()?;
     let mut times = Vec::new();
     for _ in 0..steps {
         let t = Instant::now();
         trainer.step(&x)?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        device.synchronize()?;
         times.push(t.elapsed().as_secs_f64());
     }
     Ok(median(times))
@@ -67,11 +76,17 @@ fn main() -> anyhow::Result<()> {
     let batch: usize = arg(&args, "--batch", "8").parse()?;
     let variant: Variant = arg(&args, "--variant", "daad").parse()?;
     let python = arg(&args, "--python", "");
+    let device = match arg(&args, "--device", "cpu").as_str() {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::new_cuda(0)
+            .map_err(|e| anyhow::anyhow!("--device cuda: {e} (build with feature cuda)"))?,
+        other => anyhow::bail!("--device {other}: expected cpu or cuda"),
+    };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/torch_daad_step.py");
     println!("| size | batch | variant | daad (candle) s/step | PyTorch s/step | ratio |");
     println!("|---|---|---|---|---|---|");
     for &s in &sizes {
-        let t_ours = ours(s, batch, steps, variant)?;
+        let t_ours = ours(s, batch, steps, variant, &device)?;
         let t_torch = if python.is_empty() {
             None
         } else {

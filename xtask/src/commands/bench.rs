@@ -1,13 +1,19 @@
-//! `cargo xtask bench`: training step time, inference images/s and memory-op time on this machine.
+//! `cargo xtask bench [--against-pytorch PYTHON]`: DAAD's training step time, inference images/s
+//! and peak memory on this machine's CPU, optionally beside the PyTorch port
+//! (`scripts/torch_daad_step.py`) in interleaved rounds (ours, theirs, ours, ...), so that load
+//! on a shared machine hits both sides alike and the spread between rounds shows the noise.
+//!
+//! Every measurement runs in a fresh process (this binary with the hidden `--worker SIZE`, or
+//! the Python script), so each peak RSS is that of one size's inference + training alone.
+//! Writes `bench.json` and `bench.md` (commit, CPU model, flags, load) to `--out`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
-use daad::memory::{BlockMemory, MemoryConfig};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
 use daad::model::{DaadModel, ModelConfig};
 use daad::train::{preset_configs, Preset, Trainer, Variant};
 
@@ -22,115 +28,331 @@ pub struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Timed repetitions per measurement (the median is reported), after one warm-up.
-    #[arg(long, default_value_t = 5)]
+    /// Timed repetitions per round (the median is the round's value), after one warm-up.
+    #[arg(long, default_value_t = 3)]
     pub reps: usize,
+    /// Rounds per size; with `--against-pytorch` ours and PyTorch's alternate.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Variant to measure.
     #[arg(long, default_value = "daad")]
     pub variant: Variant,
     /// Memory size N.
     #[arg(long, default_value_t = 500)]
     pub memory_size: usize,
+    /// Python interpreter with PyTorch: also measure `scripts/torch_daad_step.py` (optional; no
+    /// test or CI step needs PyTorch).
+    #[arg(long, value_name = "PYTHON")]
+    pub against_pytorch: Option<PathBuf>,
     /// Output folder for bench.md and bench.json.
     #[arg(long, default_value = "results/bench")]
     pub out: PathBuf,
+    /// Internal: measure one size in this process and print one JSON line.
+    #[arg(long, hide = true)]
+    pub worker: Option<usize>,
 }
 
-fn median_ms(reps: usize, device: &Device, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+/// One round of one side: medians of that round's timed repetitions and the process's peak RSS.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy)]
+struct Sample {
+    train_step_ms: f64,
+    infer_img_s: f64,
+    peak_rss_mb: f64,
+}
+
+/// One row of bench.json: medians over the rounds (the fields the issue names), then the rounds.
+#[derive(serde::Serialize, Debug)]
+struct Row {
+    size: usize,
+    train_step_ms: f64,
+    torch_train_step_ms: Option<f64>,
+    infer_img_s: f64,
+    torch_infer_img_s: Option<f64>,
+    peak_rss_mb: f64,
+    torch_peak_rss_mb: Option<f64>,
+    batch: usize,
+    ours_rounds: Vec<Sample>,
+    torch_rounds: Vec<Sample>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn median_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
-    device.synchronize()?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
         let t = Instant::now();
         f()?;
-        device.synchronize()?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    times.sort_by(|a, b| a.total_cmp(b));
-    Ok(times[times.len() / 2])
+    Ok(median(times))
 }
 
-/// One row of the bench table.
-#[derive(serde::Serialize)]
-struct Row {
-    size: usize,
-    batch: usize,
-    train_step_ms: f64,
-    inference_images_per_s: f64,
-    memory_fwd_bwd_ms: f64,
+/// This process's peak resident set (VmHWM) in MiB.
+fn peak_rss_mb() -> Result<f64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .context("no VmHWM in /proc/self/status")?;
+    Ok(kb / 1024.0)
+}
+
+/// The worker: inference then training of one size on the CPU, in this process.
+fn measure_ours(size: usize, args: &Args) -> Result<Sample> {
+    let device = Device::Cpu;
+    let (_, train_cfg) = preset_configs(Preset::Paper, args.variant);
+    let mut model_cfg = ModelConfig::for_variant(args.variant, size);
+    model_cfg.memory.n_items = args.memory_size;
+    let model = DaadModel::new(&model_cfg, 0, &device).context("building the model")?;
+    let x = Tensor::rand(-1f32, 1f32, (args.batch, 3, size, size), &device)?;
+    let infer_ms = median_ms(args.reps, || {
+        model.infer(&x)?;
+        Ok(())
+    })?;
+    let mut trainer = Trainer::new(model, &train_cfg)?;
+    let step_ms = median_ms(args.reps, || {
+        trainer.step(&x)?.map_err(|e| anyhow::anyhow!("non-finite loss: {e:?}"))?;
+        Ok(())
+    })?;
+    Ok(Sample {
+        train_step_ms: step_ms,
+        infer_img_s: args.batch as f64 / (infer_ms / 1e3),
+        peak_rss_mb: peak_rss_mb()?,
+    })
+}
+
+/// Runs this binary as a worker for `size` and parses its JSON line.
+fn run_ours(size: usize, args: &Args) -> Result<Sample> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let out = Command::new(exe)
+        .args(["bench", "--worker", &size.to_string()])
+        .args(["--batch", &args.batch.to_string(), "--reps", &args.reps.to_string()])
+        .args(["--variant", args.variant.name(), "--memory-size", &args.memory_size.to_string()])
+        .output()
+        .context("running the bench worker")?;
+    if !out.status.success() {
+        bail!("bench worker for {size} px failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    last_json(&out.stdout).with_context(|| format!("parsing the worker's output for {size} px"))
+}
+
+/// Runs the PyTorch port for `size` and parses its JSON line.
+fn run_torch(python: &Path, size: usize, args: &Args, threads: usize) -> Result<Sample> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/torch_daad_step.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args(["--sizes", &size.to_string(), "--batch", &args.batch.to_string()])
+        .args(["--steps", &args.reps.to_string(), "--variant", args.variant.name()])
+        .args(["--memory-size", &args.memory_size.to_string(), "--threads", &threads.to_string()])
+        .arg("--infer")
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        bail!("{script} failed for {size} px: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    #[derive(serde::Deserialize)]
+    struct Torch {
+        median_s: f64,
+        infer_median_s: f64,
+        peak_rss_mb: f64,
+    }
+    let t: Torch = last_json(&out.stdout).context("parsing the PyTorch script's output")?;
+    Ok(Sample {
+        train_step_ms: t.median_s * 1e3,
+        infer_img_s: args.batch as f64 / t.infer_median_s,
+        peak_rss_mb: t.peak_rss_mb,
+    })
+}
+
+fn last_json<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> Result<T> {
+    let text = String::from_utf8_lossy(stdout);
+    let line =
+        text.lines().rev().find(|l| l.trim_start().starts_with('{')).context("no JSON line")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn cpu_flags() -> String {
+    let flags = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("flags").map(str::to_string)))
+        .unwrap_or_default();
+    let have: Vec<&str> = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
+    have.join(" ")
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn torch_version(python: &Path) -> String {
+    Command::new(python)
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `a / b` per round, as "r1 r2 r3".
+fn ratios(a: &[f64], b: &[f64]) -> String {
+    a.iter().zip(b).map(|(x, y)| format!("{:.2}", x / y)).collect::<Vec<_>>().join(" ")
 }
 
 /// Runs `cargo xtask bench`.
 pub fn run(args: Args) -> Result<()> {
-    let device = daad::pipeline::default_device();
+    if let Some(size) = args.worker {
+        let s = measure_ours(size, &args)?;
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    let threads = rayon::current_num_threads();
+    let load_before = load_average();
     let mut rows = Vec::new();
     for &size in &args.sizes {
-        let (_, train_cfg) = preset_configs(Preset::Paper, args.variant);
-        let mut model_cfg = ModelConfig::for_variant(args.variant, size);
-        model_cfg.memory.n_items = args.memory_size;
-        let model = DaadModel::new(&model_cfg, 0, &device).context("building the model")?;
-        let x = Tensor::rand(-1f32, 1f32, (args.batch, 3, size, size), &device)?;
-        let infer_ms = median_ms(args.reps, &device, || {
-            model.infer(&x)?;
-            Ok(())
-        })?;
-        let mut trainer = Trainer::new(model, &train_cfg)?;
-        let step_ms = median_ms(args.reps, &device, || {
-            trainer.step(&x)?.map_err(|e| anyhow::anyhow!("non-finite loss: {e:?}"))?;
-            Ok(())
-        })?;
-        // The four memories of one forward+backward, at the paper's scales of this input.
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-        let mut feats = Vec::new();
-        let mut mems = Vec::new();
-        for (l, (c, s)) in model_cfg.channels().iter().zip(model_cfg.feature_sizes()).enumerate() {
-            let cfg = MemoryConfig { rates: model_cfg.scale_rates(l), ..model_cfg.memory.clone() };
-            mems.push(BlockMemory::new(*c, s, s, &cfg, vb.pp(format!("m{l}")))?);
-            feats.push(candle_core::Var::from_tensor(&Tensor::randn(
-                0f32,
-                1f32,
-                (args.batch, *c, s, s),
-                &device,
-            )?)?);
-        }
-        let mem_ms = median_ms(args.reps, &device, || {
-            let mut loss = Tensor::zeros((), DType::F32, &device)?;
-            for (m, f) in mems.iter().zip(&feats) {
-                loss =
-                    (loss + candle_core::Module::forward(m, f.as_tensor())?.sqr()?.mean_all()?)?;
+        let (mut ours, mut torch) = (Vec::new(), Vec::new());
+        for round in 0..args.rounds.max(1) {
+            let s = run_ours(size, &args)?;
+            println!(
+                "{size} px round {round}: ours  step {:.0} ms, {:.1} img/s, {:.0} MiB",
+                s.train_step_ms, s.infer_img_s, s.peak_rss_mb
+            );
+            ours.push(s);
+            if let Some(py) = &args.against_pytorch {
+                let t = run_torch(py, size, &args, threads)?;
+                println!(
+                    "{size} px round {round}: torch step {:.0} ms, {:.1} img/s, {:.0} MiB",
+                    t.train_step_ms, t.infer_img_s, t.peak_rss_mb
+                );
+                torch.push(t);
             }
-            loss.backward()?;
-            Ok(())
-        })?;
-        let row = Row {
+        }
+        let med = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
+        let opt = |v: &[Sample], f: fn(&Sample) -> f64| (!v.is_empty()).then(|| med(v, f));
+        rows.push(Row {
             size,
+            train_step_ms: med(&ours, |s| s.train_step_ms),
+            torch_train_step_ms: opt(&torch, |s| s.train_step_ms),
+            infer_img_s: med(&ours, |s| s.infer_img_s),
+            torch_infer_img_s: opt(&torch, |s| s.infer_img_s),
+            peak_rss_mb: med(&ours, |s| s.peak_rss_mb),
+            torch_peak_rss_mb: opt(&torch, |s| s.peak_rss_mb),
             batch: args.batch,
-            train_step_ms: step_ms,
-            inference_images_per_s: args.batch as f64 / (infer_ms / 1e3),
-            memory_fwd_bwd_ms: mem_ms,
-        };
-        println!(
-            "{size} px: train step {:.0} ms, inference {:.1} img/s, memory fwd+bwd {:.1} ms",
-            row.train_step_ms, row.inference_images_per_s, row.memory_fwd_bwd_ms
-        );
-        rows.push(row);
+            ours_rounds: ours,
+            torch_rounds: torch,
+        });
     }
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut md = format!(
-        "{} on {device:?} ({threads} threads), batch {}, N = {}, median of {} after a warm-up\n\n\
-         | size | train step (ms) | inference (images/s) | memory op fwd+bwd, 4 scales (ms) |\n|---|---|---|---|\n",
-        args.variant, args.batch, args.memory_size, args.reps
-    );
-    for r in &rows {
-        let _ = writeln!(
-            md,
-            "| {} | {:.0} | {:.1} | {:.1} |",
-            r.size, r.train_step_ms, r.inference_images_per_s, r.memory_fwd_bwd_ms
-        );
-    }
+    let md = markdown(&args, &rows, threads, &load_before);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     grid::write_atomic(&args.out.join("bench.md"), md.as_bytes())?;
     grid::write_atomic(&args.out.join("bench.json"), &serde_json::to_vec_pretty(&rows)?)?;
     println!("\n{md}");
     Ok(())
+}
+
+fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> String {
+    let profile = if cfg!(debug_assertions) { "debug assertions on" } else { "optimised" };
+    let mut md = format!(
+        "# cargo xtask bench\n\n\
+         - commit {}, {} ({} threads; flags: {})\n\
+         - {}, batch {}, N = {}, CPU f32; each round is a fresh process: one warm-up, then the \
+         median of {} timed repetitions; {} rounds, interleaved (ours, PyTorch, ours, ...)\n\
+         - build: {profile}, rayon threads {threads}; RAYON_NUM_THREADS={}\n\
+         - load average before {load_before}, after {}\n",
+        commit(),
+        cpu_model(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cpu_flags(),
+        args.variant,
+        args.batch,
+        args.memory_size,
+        args.reps,
+        args.rounds,
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
+        load_average(),
+    );
+    if let Some(py) = &args.against_pytorch {
+        let _ = writeln!(
+            md,
+            "- PyTorch {} (`{}`), torch.set_num_threads({threads})",
+            torch_version(py),
+            py.display()
+        );
+    }
+    md.push_str(
+        "\n| size | train step ms, ours / PyTorch | ratio (per round) | inference img/s, ours / \
+         PyTorch | ratio (per round) | peak RSS MiB, ours / PyTorch |\n|---|---|---|---|---|---|\n",
+    );
+    let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    for r in rows {
+        let col = |v: &[Sample], g: fn(&Sample) -> f64| v.iter().map(g).collect::<Vec<_>>();
+        let (ot, tt) =
+            (col(&r.ours_rounds, |s| s.train_step_ms), col(&r.torch_rounds, |s| s.train_step_ms));
+        let (oi, ti) =
+            (col(&r.ours_rounds, |s| s.infer_img_s), col(&r.torch_rounds, |s| s.infer_img_s));
+        let ratio = |a: f64, b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}", a / b));
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} / {} | **{}** ({}) | {:.1} / {} | **{}** ({}) | {:.0} / {} |",
+            r.size,
+            r.train_step_ms,
+            f(r.torch_train_step_ms, 0),
+            ratio(r.train_step_ms, r.torch_train_step_ms),
+            ratios(&ot, &tt),
+            r.infer_img_s,
+            f(r.torch_infer_img_s, 1),
+            ratio(r.infer_img_s, r.torch_infer_img_s),
+            ratios(&oi, &ti),
+            r.peak_rss_mb,
+            f(r.torch_peak_rss_mb, 0),
+        );
+    }
+    md.push_str(
+        "\nTrain step ratio: ours / PyTorch time (< 1: we are faster). Inference ratio: ours / \
+         PyTorch images/s (> 1: we are faster). Medians over the rounds; the per-round ratios \
+         in brackets show the noise.\n",
+    );
+    md
 }

@@ -1,6 +1,6 @@
 //! What to generate: the category and defect names and [`SynthConfig`] with its checks.
 
-use super::scene::Kind;
+use super::scene::{Generator, Kind};
 use crate::error::{Error, Result};
 
 /// The categories of the classic generator (the default set): textures `weave`, `grain`;
@@ -26,6 +26,11 @@ pub const MARKER: &str = ".daad-synth.json";
 /// The defect folder names of `category`, or `None` for an unknown category.
 pub fn defects_of(category: &str) -> Option<&'static [&'static str; 4]> {
     Kind::from_name(category).map(Kind::defects)
+}
+
+/// The generator that draws `category`, or `None` for an unknown category.
+pub fn generator_of(category: &str) -> Option<Generator> {
+    Kind::from_name(category).map(Kind::generator)
 }
 
 /// What to generate.

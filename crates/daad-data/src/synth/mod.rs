@@ -23,13 +23,8 @@ mod scene;
 mod write;
 
 pub use config::{
-    defects_of, SynthConfig, ALL_CATEGORIES, DEFECTS, MARKER, PERLIN_CATEGORIES, PERLIN_DEFECTS,
-    SYNTH_CATEGORIES,
+    defects_of, generator_of, SynthConfig, ALL_CATEGORIES, DEFECTS, MARKER, PERLIN_CATEGORIES,
+    PERLIN_DEFECTS, SYNTH_CATEGORIES,
 };
 pub use scene::Generator;
 pub use write::{generate, generate_with_progress};
-
-/// The generator that draws `category`, or `None` for an unknown category.
-pub fn generator_of(category: &str) -> Option<Generator> {
-    scene::Kind::from_name(category).map(scene::Kind::generator)
-}

@@ -85,7 +85,7 @@ const DIRS: [(f32, f32); 16] = {
 
 /// cos(k * 22.5 degrees) from the first quadrant's values by symmetry.
 const fn dir_cos(k: usize) -> f32 {
-    const C: [f32; 5] = [1.0, 0.923_879_5, 0.707_106_8, 0.382_683_4, 0.0];
+    const C: [f32; 5] = [1.0, 0.923_879_5, std::f32::consts::FRAC_1_SQRT_2, 0.382_683_4, 0.0];
     let k = k % 16;
     match k {
         0..=4 => C[k],
