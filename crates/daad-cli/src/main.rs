@@ -1,4 +1,4 @@
-//! The `daad` command line: synth, train, test, predict.
+//! The `daad` command line: synth, train, test, predict, serve.
 
 use std::process::ExitCode;
 
@@ -23,6 +23,8 @@ enum Command {
     Test(cli::test::Args),
     /// Score single images with a trained run: verdict, score and heatmap.
     Predict(cli::predict::Args),
+    /// Score images over HTTP and show results in a web page.
+    Serve(cli::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Train(args) => cli::train::run(args),
         Command::Test(args) => cli::test::run(args),
         Command::Predict(args) => cli::predict::run(args),
+        Command::Serve(args) => cli::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -131,8 +131,13 @@ impl Preprocess {
     }
 
     fn decode_resize(&self, path: &Path) -> Result<Resized> {
+        self.resize(open_image(path)?)
+    }
+
+    /// The resize step shared by files and in-memory images (8-bit images stay 8-bit so a PNG
+    /// and its decoded pixels give the same values).
+    fn resize(&self, img: DynamicImage) -> Result<Resized> {
         let s = self.check_size()?;
-        let img = open_image(path)?;
         let eight_bit = matches!(
             img,
             DynamicImage::ImageLuma8(_)
@@ -162,6 +167,17 @@ impl Preprocess {
     /// Decodes one image into CHW f32 values in [-1, 1] (length `3 * size * size`).
     pub fn load_chw(&self, path: &Path) -> Result<Vec<f32>> {
         Ok(self.decode_resize(path)?.to_chw(self.size))
+    }
+
+    /// Preprocesses already decoded images (e.g. an HTTP upload) exactly as [`Self::load_images`]
+    /// does files: an `(N, 3, size, size)` f32 tensor in [-1, 1] on the CPU.
+    pub fn images_to_tensor(&self, images: &[DynamicImage]) -> Result<Tensor> {
+        let s = self.size;
+        let mut data = Vec::with_capacity(images.len() * 3 * s * s);
+        for img in images {
+            data.extend_from_slice(&self.resize(img.clone())?.to_chw(s));
+        }
+        Ok(Tensor::from_vec(data, (images.len(), 3, s, s), &Device::Cpu)?)
     }
 
     /// Decodes one image into a `(3, size, size)` f32 tensor in [-1, 1] on the CPU.

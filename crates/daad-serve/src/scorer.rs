@@ -7,28 +7,8 @@ use serde::{Deserialize, Serialize};
 
 pub use daad::eval::AnomalyMap;
 
-/// The decision on one image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Score below the threshold.
-    Normal,
-    /// Score at or above the threshold.
-    Anomalous,
-    /// The run stores no threshold, so no decision is made.
-    Unknown,
-}
-
-impl Verdict {
-    /// The verdict of `score` against `threshold` (`Unknown` without one).
-    pub fn judge(score: f64, threshold: Option<f64>) -> Self {
-        match threshold {
-            Some(t) if score >= t => Verdict::Anomalous,
-            Some(_) => Verdict::Normal,
-            None => Verdict::Unknown,
-        }
-    }
-}
+/// The decision on one image (daad-eval's, so the server and `daad predict` agree).
+pub use daad::eval::Verdict;
 
 /// Identity and configuration of the model behind a [`Scorer`] (`GET /v1/model`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! One module per `daad` subcommand; each has `Args` (clap) and `run`.
 
 pub mod predict;
+pub mod serve;
 pub mod synth;
 pub mod test;
 pub mod train;

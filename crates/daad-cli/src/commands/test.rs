@@ -35,6 +35,10 @@ pub struct Args {
     /// Heatmap PNGs to write (defects first; 0 = none).
     #[arg(long, default_value_t = DEFAULT_MAX_HEATMAPS)]
     pub heatmaps: usize,
+    /// Also write a self-contained results page, OUT/report/index.html (opens from disk): every
+    /// test image by score with its reconstruction, anomaly map and mask, and a threshold slider.
+    #[arg(long)]
+    pub html: bool,
 }
 
 /// Runs `daad test`.
@@ -71,5 +75,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?;
     bar.finish();
     println!("{}", report.summary);
+    if args.html {
+        let page = write_html(&args, &opts.out, &device)?;
+        println!("results page: {}", page.display());
+    }
     Ok(())
+}
+
+/// The static results page of the test split, scored with the run's stored calibration (as
+/// `predict` and `serve` score).
+fn write_html(
+    args: &Args,
+    out: &std::path::Path,
+    device: &candle_core::Device,
+) -> anyhow::Result<PathBuf> {
+    let scorer = daad_serve::RunScorer::open(&args.run, device)
+        .with_context(|| format!("opening run {}", args.run.display()))?;
+    let items = daad_serve::dataset_items(&args.data, &args.category)?;
+    let title = format!("daad: {} on {}", args.run.display(), args.category);
+    let data = daad_serve::build_report(&scorer, &items, pipeline::INFER_BATCH, &title)?;
+    Ok(daad_serve::write_html_report(&out.join("report"), &data)?)
 }

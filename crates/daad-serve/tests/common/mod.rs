@@ -57,7 +57,7 @@ impl Scorer for FakeScorer {
                     score,
                     r: score,
                     l: None,
-                    verdict: Verdict::judge(score, Some(0.5)),
+                    verdict: daad::eval::verdict(score, Some(0.5)),
                     map: detail.then(|| {
                         daad_serve::AnomalyMap::new(8, 8, (0..64).map(|v| v as f32).collect())
                             .unwrap()
