@@ -22,7 +22,8 @@ fn main() -> Result<()> {
         let o = run.model.infer(&x.narrow(0, i, 1)?)?;
         let r = o.reconstruction_score.to_vec1::<f32>()?[0] as f64;
         let l = o.alignment_score.map(|t| t.to_vec1::<f32>()).transpose()?.map(|v| v[0] as f64);
-        let map = AnomalyMap::from_tensor(&o.error_map)?.postprocess(&AnomalyMapConfig::default(), None);
+        let map =
+            AnomalyMap::from_tensor(&o.error_map)?.postprocess(&AnomalyMapConfig::default(), None);
         let rec = o.reconstruction.flatten_all()?.to_vec1::<f32>()?;
         let line = serde_json::json!({
             "path": path, "r": r, "l": l, "score": cal.fuse(r, l),

@@ -65,7 +65,10 @@ mod tests {
         a.opset = Some(18);
         a.outputs = Some(vec!["score".into(), "reconstruction".into()]);
         let o = a.options().unwrap();
-        assert_eq!((o.batch, o.opset, o.outputs.map, o.outputs.reconstruction), (Batch::Fixed(2), 18, false, true));
+        assert_eq!(
+            (o.batch, o.opset, o.outputs.map, o.outputs.reconstruction),
+            (Batch::Fixed(2), 18, false, true)
+        );
         a.format = "tflite".into();
         assert!(a.options().unwrap_err().to_string().contains("--format"));
     }

@@ -128,15 +128,8 @@ fn build(
     }
     let x_hat = generator(&mut g, &weights, cfg, INPUT)?;
     let map_cfg = run_info::map_config();
-    let h = heads(
-        &mut g,
-        &weights,
-        model,
-        spec,
-        INPUT,
-        &x_hat,
-        opts.outputs.map.then_some(&map_cfg),
-    )?;
+    let h =
+        heads(&mut g, &weights, model, spec, INPUT, &x_hat, opts.outputs.map.then_some(&map_cfg))?;
 
     let b = match opts.batch {
         Batch::Dynamic => None,
@@ -236,9 +229,8 @@ fn metadata(
 ) -> Vec<(String, String)> {
     let cfg = model.config();
     let s = cfg.image_size;
-    let scale = |sc: &run_info::Scale| {
-        serde_json::json!({"min": sc.min, "mul": sc.mul, "div": sc.div})
-    };
+    let scale =
+        |sc: &run_info::Scale| serde_json::json!({"min": sc.min, "mul": sc.mul, "div": sc.div});
     let scaling = serde_json::json!({
         "formula": "score = gamma * ((r - r.min) * r.mul / r.div) + (1 - gamma) * ((l - l.min) * l.mul / l.div); without l: the r term alone",
         "r": scale(&spec.r),

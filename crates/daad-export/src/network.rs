@@ -11,9 +11,8 @@ use crate::error::{Error, Result};
 use crate::graph::{Attr, Graph};
 use crate::run_info::{Scale, ScoreKind, ScoreSpec};
 
-/// `NORM_EPS` of the memory's cosine similarity (`x / sqrt(|x|^2 + eps)`).
-use daad_memory::reference::NORM_EPS;
-use daad_memory::reference::SHRINK_EPS;
+// The memory's own epsilons: cosine rows `x / sqrt(|x|^2 + NORM_EPS)`, MemAE's shrink epsilon.
+use daad_memory::reference::{NORM_EPS, SHRINK_EPS};
 
 /// The model's variables by name (as in model.safetensors), as f32 on the CPU.
 pub(crate) struct Weights(HashMap<String, (Vec<usize>, Vec<f32>)>);
@@ -157,7 +156,7 @@ pub(crate) fn generator(g: &mut Graph, w: &Weights, cfg: &ModelConfig, x: &str) 
         h = leaky(g, &format!("{p}.act"), &y);
         feats.push(h.clone());
     }
-    let mut through = |g: &mut Graph, l: usize| -> Result<String> {
+    let through = |g: &mut Graph, l: usize| -> Result<String> {
         if cfg.memory_scales[l] {
             memory(g, w, cfg, l, &feats[l])
         } else {
@@ -309,7 +308,8 @@ pub(crate) fn blur_operator(side: usize, cfg: &AnomalyMapConfig) -> Option<(f32,
         let mut e = vec![0f32; side];
         e[j] = 1.0;
         // A one-row map: the column pass sees a constant and returns it times sum(kernel) = 1.
-        let line = AnomalyMap { width: side, height: 1, data: e }.gaussian_blur(sigma, cfg.truncate);
+        let line =
+            AnomalyMap { width: side, height: 1, data: e }.gaussian_blur(sigma, cfg.truncate);
         for (i, v) in line.data.iter().enumerate() {
             a[i * side + j] = *v;
         }
@@ -423,13 +423,15 @@ mod tests {
         for (side, sigma_at_256) in [(16usize, 64.0f32), (32, 4.0)] {
             let cfg = AnomalyMapConfig { sigma_at_256, truncate: 4.0 };
             let (sigma, a) = blur_operator(side, &cfg).unwrap();
-            let data: Vec<f32> = (0..side * side).map(|i| ((i * 37) % 101) as f32 / 100.0).collect();
+            let data: Vec<f32> =
+                (0..side * side).map(|i| ((i * 37) % 101) as f32 / 100.0).collect();
             let want = AnomalyMap { width: side, height: side, data: data.clone() }
                 .gaussian_blur(sigma, cfg.truncate);
             let mut rows = vec![0f32; side * side]; // M A^T
             for y in 0..side {
                 for i in 0..side {
-                    rows[y * side + i] = (0..side).map(|j| data[y * side + j] * a[i * side + j]).sum();
+                    rows[y * side + i] =
+                        (0..side).map(|j| data[y * side + j] * a[i * side + j]).sum();
                 }
             }
             for y in 0..side {

@@ -12,6 +12,9 @@ use daad_model::{Calibration, DaadModel};
 use crate::error::{Error, Result};
 
 /// Which per-image number the exported `score` output is.
+// Only `Fused` is built until the calibration carries its kind (daad_eval::ScoreKind); the graph
+// already handles all three.
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScoreKind {
     /// R' (scaled reconstruction error).
@@ -57,6 +60,7 @@ impl Scale {
     }
 
     /// The scaled value in f64 (what the graph computes in f32).
+    #[cfg(test)]
     pub fn apply(&self, v: f64) -> f64 {
         ((v - self.min) * self.mul) / self.div
     }
@@ -81,6 +85,7 @@ pub struct ScoreSpec {
 
 impl ScoreSpec {
     /// The score of raw `r`, `l` in f64 (the reference for tests).
+    #[cfg(test)]
     pub fn score(&self, r: f64, l: Option<f64>) -> f64 {
         let rs = self.r.apply(r);
         match (self.kind, self.l, l) {

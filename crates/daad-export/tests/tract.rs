@@ -45,7 +45,10 @@ fn images(n: usize, seed: u64) -> Result<Tensor> {
         for y in 0..SIZE {
             for x in 0..SIZE {
                 let noise: f32 = rng.random_range(-0.1..0.1);
-                v.push((a + (b * x as f32 + c).sin() * (b * y as f32).cos() * 0.5 + noise).clamp(-1.0, 1.0));
+                v.push(
+                    (a + (b * x as f32 + c).sin() * (b * y as f32).cos() * 0.5 + noise)
+                        .clamp(-1.0, 1.0),
+                );
             }
         }
     }
@@ -54,7 +57,8 @@ fn images(n: usize, seed: u64) -> Result<Tensor> {
 
 fn raw(model: &DaadModel, x: &Tensor) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
     let o = model.infer(x)?;
-    let f = |t: &Tensor| -> Result<Vec<f64>> { Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1()?) };
+    let f =
+        |t: &Tensor| -> Result<Vec<f64>> { Ok(t.to_dtype(candle_core::DType::F64)?.to_vec1()?) };
     Ok((f(&o.reconstruction_score)?, o.alignment_score.as_ref().map(f).transpose()?))
 }
 
@@ -68,7 +72,13 @@ fn check(model: &DaadModel, opts: &ExportOptions, n: usize) -> Result<()> {
     let variant = model.config().variant;
     // Calibration from other images, as training does on held-out normals.
     let (cr, cl) = raw(model, &images(6, 7)?)?;
-    let cal = Calibration::fit(&cr, cl.as_deref(), model.config().gamma, 0.99, CalibrationSource::Holdout);
+    let cal = Calibration::fit(
+        &cr,
+        cl.as_deref(),
+        model.config().gamma,
+        0.99,
+        CalibrationSource::Holdout,
+    );
     let onnx = export_model(model, &cal, opts)?;
     let meta: std::collections::HashMap<_, _> = onnx.info.metadata.iter().cloned().collect();
     assert_eq!(meta["daad.variant"], variant.name());
@@ -82,13 +92,16 @@ fn check(model: &DaadModel, opts: &ExportOptions, n: usize) -> Result<()> {
         .into_optimized()
         .context("tract optimises the model")?
         .into_runnable()?;
-    let input: tract_onnx::prelude::Tensor =
-        tract_ndarray::Array4::from_shape_vec((n, 3, SIZE, SIZE), x.flatten_all()?.to_vec1::<f32>()?)?
-            .into();
+    let input: tract_onnx::prelude::Tensor = tract_ndarray::Array4::from_shape_vec(
+        (n, 3, SIZE, SIZE),
+        x.flatten_all()?.to_vec1::<f32>()?,
+    )?
+    .into();
     let out = plan.run(tvec!(input.into()))?;
     let names = &onnx.info.outputs;
     let get = |name: &str| -> Result<Vec<f32>> {
-        let i = names.iter().position(|n| n == name).with_context(|| format!("no output {name}"))?;
+        let i =
+            names.iter().position(|n| n == name).with_context(|| format!("no output {name}"))?;
         Ok(out[i].to_array_view::<f32>()?.iter().copied().collect())
     };
 
@@ -108,7 +121,10 @@ fn check(model: &DaadModel, opts: &ExportOptions, n: usize) -> Result<()> {
     if let Some(l) = &l {
         let l_onnx = get("l")?;
         for i in 0..n {
-            assert!((l_onnx[i] as f64 - l[i]).abs() <= 1e-4 * l[i].abs().max(1e-3), "{variant}: l {i}");
+            assert!(
+                (l_onnx[i] as f64 - l[i]).abs() <= 1e-4 * l[i].abs().max(1e-3),
+                "{variant}: l {i}"
+            );
         }
     } else {
         assert!(!names.iter().any(|n| n == "l"));
@@ -133,7 +149,10 @@ fn check(model: &DaadModel, opts: &ExportOptions, n: usize) -> Result<()> {
 }
 
 fn all_outputs() -> ExportOptions {
-    ExportOptions { outputs: Outputs { map: true, reconstruction: true }, ..ExportOptions::default() }
+    ExportOptions {
+        outputs: Outputs { map: true, reconstruction: true },
+        ..ExportOptions::default()
+    }
 }
 
 #[test]
@@ -149,7 +168,10 @@ fn shrink_modes_fixed_batch_and_opset_18() -> Result<()> {
     let opts = ExportOptions { opset: 18, batch: Batch::Fixed(2), ..all_outputs() };
     check(&model(Variant::Daad, Shrink::Drop, 20)?, &opts, 2)?;
     check(&model(Variant::Daad, Shrink::memae(20), 21)?, &opts, 2)?;
-    let score_only = ExportOptions { outputs: Outputs { map: false, reconstruction: false }, ..ExportOptions::default() };
+    let score_only = ExportOptions {
+        outputs: Outputs { map: false, reconstruction: false },
+        ..ExportOptions::default()
+    };
     check(&model(Variant::DaadPlus, Shrink::Renormalize, 22)?, &score_only, 1)?;
     Ok(())
 }
