@@ -40,7 +40,7 @@ status=0
 for v in ae ae-skip memae daad daad+; do
   run="$tmp/runs/$v"
   quiet "$daad" train --data "$tmp/data" --category cap --out "$run" --variant "$v" \
-    --preset ci --epochs 1 --memory-size 20
+    --preset ci --epochs 1 --memory-size 20 --val-fraction 0.3
   quiet "$export" "$run" "$tmp/$v.onnx" --outputs score,map,reconstruction
   "$daad" predict --run "$run" --out "$tmp/pred-$v" "${images[@]}" > "$tmp/$v.predict.jsonl" 2> "$tmp/log" \
     || { cat "$tmp/log" >&2; exit 1; }
