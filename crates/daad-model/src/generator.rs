@@ -11,10 +11,11 @@ use daad_nn::{
 use crate::{Error, ModelConfig, Result};
 
 /// BatchNorm settings of PyTorch (the paper's framework): eps 1e-5, momentum 0.1.
-pub(crate) const BN_EPS: f64 = 1e-5;
+/// (`pub`: the ONNX export folds BatchNorm with the same eps.)
+pub const BN_EPS: f64 = 1e-5;
 pub(crate) const BN_MOMENTUM: f64 = 0.1;
 /// LeakyReLU slope of the DCGAN encoder and discriminator.
-pub(crate) const LEAKY: Activation = Activation::LeakyRelu(0.2);
+pub const LEAKY: Activation = Activation::LeakyRelu(0.2);
 
 /// Conv 4x4, stride 2, padding 1: halves the side.
 pub(crate) fn down(

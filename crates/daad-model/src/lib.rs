@@ -29,6 +29,6 @@ pub mod score;
 pub use config::{LossWeights, ModelConfig, Variant};
 pub use discriminator::Discriminator;
 pub use error::{Error, Result};
-pub use generator::Generator;
+pub use generator::{Generator, BN_EPS, LEAKY};
 pub use model::{DaadModel, WEIGHTS_FORMAT, WEIGHTS_FORMAT_VERSION};
 pub use output::AnomalyOutput;
