@@ -12,23 +12,24 @@ pub struct Args {
     /// Folder to write `<category>/train|test|ground_truth` into.
     #[arg(long)]
     pub out: PathBuf,
-    /// Comma-separated categories (default: all of weave, grain, cap, nut).
+    /// Comma-separated categories: weave, grain, cap, nut (shapes), marble, pebble (Perlin noise)
+    /// [default: weave, grain, cap, nut].
     #[arg(long, value_delimiter = ',')]
     pub categories: Option<Vec<String>>,
     /// Side length of the square images in pixels.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = SynthConfig::default().size)]
     pub size: usize,
     /// Seed; the same seed writes the same files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Training images per category.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = SynthConfig::default().n_train)]
     pub n_train: usize,
     /// Normal test images per category.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = SynthConfig::default().n_test_good)]
     pub n_test_good: usize,
-    /// Defect test images per category (spread over scratch, hole, stain, missing).
-    #[arg(long, default_value_t = 24)]
+    /// Defect test images per category (spread over the category's four defect kinds).
+    #[arg(long, default_value_t = SynthConfig::default().n_test_defect)]
     pub n_test_defect: usize,
 }
 
