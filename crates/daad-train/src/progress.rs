@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use daad_model::ScaleDiagnostics;
+
+use crate::trainer::WeightedLosses;
 use crate::StepLosses;
 
 /// Facts known when the loop starts.
@@ -51,6 +54,39 @@ pub struct EpochRecord {
     pub images_per_s: f64,
     /// Wall time of the epoch (the part run by the last process when it was resumed mid-epoch).
     pub seconds: f64,
+    /// The weighted loss terms (absent in runs written before they were logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<WeightedLosses>,
+    /// Addressing statistics of each memory scale over the epoch (empty without memory).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<ScaleDiagnostics>,
+}
+
+impl EpochRecord {
+    /// Logs the epoch through `tracing`: losses, weighted terms and memory diagnostics.
+    pub fn log(&self) {
+        let l = &self.losses;
+        let weighted = self
+            .weighted
+            .map(|w| format!(" weighted rec {:.4} adv {:.4} ali {:.4}", w.rec, w.adv, w.ali))
+            .unwrap_or_default();
+        tracing::info!(
+            "epoch {}: loss {:.5} (rec {:.5} adv {:.4} ali {:.5} D {:.4}){weighted}",
+            self.epoch + 1,
+            l.total,
+            l.rec,
+            l.adv,
+            l.ali,
+            l.disc
+        );
+        if !self.memory.is_empty() {
+            tracing::info!(
+                "epoch {} memory: {}",
+                self.epoch + 1,
+                ScaleDiagnostics::describe_all(&self.memory)
+            );
+        }
+    }
 }
 
 /// Receives training events; every method has a no-op default.
