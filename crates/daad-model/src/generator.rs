@@ -94,7 +94,8 @@ impl Generator {
             memory.push(Some(mem));
         }
         if cfg.memory_scales.iter().any(|&m| m) {
-            tracing::info!("{}", cfg.describe_blocks());
+            // At debug: models are also built to test and predict; the training banner prints it.
+            tracing::debug!("{}", cfg.describe_blocks());
         }
         let mut dec = Vec::with_capacity(4);
         for l in 0..4 {

@@ -63,15 +63,12 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
-    /// Logs the epoch through `tracing`: losses, weighted terms and memory diagnostics.
+    /// Logs the epoch through `tracing`: the losses at debug (progress bars print them), the
+    /// weighted loss terms and the memory diagnostics at info.
     pub fn log(&self) {
         let l = &self.losses;
-        let weighted = self
-            .weighted
-            .map(|w| format!(" weighted rec {:.4} adv {:.4} ali {:.4}", w.rec, w.adv, w.ali))
-            .unwrap_or_default();
-        tracing::info!(
-            "epoch {}: loss {:.5} (rec {:.5} adv {:.4} ali {:.5} D {:.4}){weighted}",
+        tracing::debug!(
+            "epoch {}: loss {:.5} (rec {:.5} adv {:.4} ali {:.5} D {:.4})",
             self.epoch + 1,
             l.total,
             l.rec,
@@ -79,13 +76,16 @@ impl EpochRecord {
             l.ali,
             l.disc
         );
-        if !self.memory.is_empty() {
-            tracing::info!(
-                "epoch {} memory: {}",
-                self.epoch + 1,
-                ScaleDiagnostics::describe_all(&self.memory)
-            );
-        }
+        let weighted = self
+            .weighted
+            .map(|w| format!("weighted rec {:.4} adv {:.4} ali {:.4}", w.rec, w.adv, w.ali))
+            .unwrap_or_default();
+        let memory = if self.memory.is_empty() {
+            String::new()
+        } else {
+            format!("; memory {}", ScaleDiagnostics::describe_all(&self.memory))
+        };
+        tracing::info!("epoch {}: {weighted}{memory}", self.epoch + 1);
     }
 }
 
@@ -105,3 +105,19 @@ pub trait Progress {
 pub struct NoProgress;
 
 impl Progress for NoProgress {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_the_diagnostics_load() {
+        let json = r#"{"epoch":0,"step":3,"losses":{"rec":0.1,"adv":0.0,"ali":0.0,"disc":0.0,"total":5.0},"images_per_s":10.0,"seconds":1.0}"#;
+        let r: EpochRecord = serde_json::from_str(json).unwrap();
+        assert_eq!((r.weighted, r.memory.len()), (None, 0));
+        let w = r.losses.weighted(&daad_model::LossWeights::PAPER);
+        assert!((w.rec - 5.0).abs() < 1e-12 && w.adv == 0.0);
+        let back = serde_json::to_string(&r).unwrap();
+        assert!(!back.contains("memory") && !back.contains("weighted"), "{back}");
+    }
+}

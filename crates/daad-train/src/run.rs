@@ -333,6 +333,11 @@ fn train_prepared(
         train_cfg.lr,
         spec.out.display()
     );
+    tracing::info!(
+        "{}, loss reduction {}",
+        model_cfg.describe_blocks(),
+        model_cfg.loss_reduction.name()
+    );
 
     let mut last_good_epochs = state.epochs_done;
     while state.epochs_done < train_cfg.epochs {

@@ -19,13 +19,13 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub channel_divisions: Vec<usize>,
     /// Memory softmax temperatures to compare (each crossed with the rates); default: the
-    /// training flags' (1, the paper's) and no temperature in the cell names.
+    /// training flags' (--memory-temperature, else 1, the paper's), not in the cell names.
     #[arg(long, value_delimiter = ',')]
-    pub temperature: Vec<f64>,
-    /// Memory similarities to compare: cosine (the paper's), dot (MemAE's); default: cosine
-    /// and no similarity in the cell names.
+    pub temperatures: Vec<f64>,
+    /// Memory similarities to compare: cosine (the paper's), dot (MemAE's); default: the
+    /// training flags' (--similarity, else cosine), not in the cell names.
     #[arg(long, value_delimiter = ',', value_parser = ["cosine", "dot"])]
-    pub similarity: Vec<String>,
+    pub similarities: Vec<String>,
     #[command(flatten)]
     pub grid: GridArgs,
 }
@@ -37,20 +37,20 @@ pub fn run(args: Args) -> Result<()> {
             bail!("division rate {r} must be a power of two (1, 2, 4, 8, 16)");
         }
     }
-    for &t in &args.temperature {
+    for &t in &args.temperatures {
         if !(t.is_finite() && t > 0.0) {
             bail!("temperature {t} must be finite and > 0 (1 is the paper's)");
         }
     }
-    let temperatures: Vec<Option<f64>> = if args.temperature.is_empty() {
+    let temperatures: Vec<Option<f64>> = if args.temperatures.is_empty() {
         vec![None]
     } else {
-        args.temperature.iter().map(|&t| Some(t)).collect()
+        args.temperatures.iter().map(|&t| Some(t)).collect()
     };
-    let similarities: Vec<Option<String>> = if args.similarity.is_empty() {
+    let similarities: Vec<Option<String>> = if args.similarities.is_empty() {
         vec![None]
     } else {
-        args.similarity.iter().map(|s| Some(s.clone())).collect()
+        args.similarities.iter().map(|s| Some(s.clone())).collect()
     };
     let categories = args.grid.categories();
     let settings = args.grid.settings("ablate", 2);
@@ -150,16 +150,16 @@ mod tests {
     fn addressing_sweep_flags_parse_and_name_rows() {
         let cli = Cli::try_parse_from([
             "x",
-            "--temperature",
+            "--temperatures",
             "1,0.1",
-            "--similarity",
+            "--similarities",
             "cosine,dot",
             "--seeds",
             "0,1",
         ])
         .unwrap();
-        assert_eq!(cli.args.temperature, vec![1.0, 0.1]);
-        assert_eq!(cli.args.similarity, vec!["cosine", "dot"]);
+        assert_eq!(cli.args.temperatures, vec![1.0, 0.1]);
+        assert_eq!(cli.args.similarities, vec!["cosine", "dot"]);
         assert!(Cli::try_parse_from(["x", "--similarity", "l1"]).is_err());
         let mut cell = Cell::new("cap", "daad");
         cell.division = Some(2);

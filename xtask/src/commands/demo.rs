@@ -21,7 +21,7 @@ pub struct Args {
     /// Output folder (data, runs, tables, heatmaps).
     #[arg(long, default_value = "results/demo")]
     pub out: PathBuf,
-    /// Synthetic categories to use (weave, grain, cap, nut).
+    /// Synthetic categories to use: classic weave, grain, cap, nut; Perlin-noise marble, pebble.
     #[arg(long, value_delimiter = ',', default_value = "grain,cap")]
     pub categories: Vec<String>,
     /// Variants to compare (the first is the baseline of the paired differences).
@@ -64,10 +64,10 @@ pub fn table(done: &[CellResult], categories: &[String], variants: &[String]) ->
     table.push_str("\n|---|");
     table.push_str(&"---|---|".repeat(variants.len()));
     table.push('\n');
-    let cells = |c: Option<&str>, v: &str| -> Vec<&CellResult> {
+    let cells = |c: Option<&str>, v: &str| {
         done.iter()
             .filter(|r| r.cell.variant == v && c.is_none_or(|c| r.cell.category == c))
-            .collect()
+            .collect::<Vec<&CellResult>>()
     };
     let pixel = |cells: &[&CellResult]| {
         let v: Vec<f64> = cells.iter().filter_map(|r| r.metrics.pixel_auroc).collect();
@@ -138,10 +138,14 @@ pub fn run(args: Args) -> Result<()> {
     let (image_size, seed) = (train.image_size.unwrap_or(64), train.seed.unwrap_or(42));
     let seeds = args.seeds.seeds_or(&DEFAULT_SEEDS);
     let data = args.out.join("data");
-    if !data.join(&args.categories[0]).is_dir() {
-        println!("writing the synthetic defect set to {}", data.display());
+    // Categories of either generator (classic: weave, grain, cap, nut; Perlin noise: marble,
+    // pebble); only the missing ones are written.
+    let missing: Vec<String> =
+        args.categories.iter().filter(|c| !data.join(c).is_dir()).cloned().collect();
+    if !missing.is_empty() {
+        println!("writing the synthetic defect set ({}) to {}", missing.join(", "), data.display());
         let cfg = SynthConfig {
-            categories: args.categories.clone(),
+            categories: missing,
             size: image_size.max(64) * 2,
             seed,
             ..SynthConfig::default()

@@ -111,7 +111,9 @@ pub fn table3(done: &[CellResult]) -> String {
         markdown_table("category", &entries, Some(&paper))
     );
     let mut variants: Vec<&str> = keys.iter().map(|(_, v)| v.as_str()).collect();
-    variants.sort_by_key(|v| paper::TABLE3_VARIANTS.iter().position(|p| p == v).unwrap_or(99));
+    variants.sort_by_key(|v| {
+        (paper::TABLE3_VARIANTS.iter().position(|p| p == v).unwrap_or(99), v.to_string())
+    });
     variants.dedup();
     out.push_str(
         "\nMean image AUROC over categories, ± std over seeds (n = seeds)\n\n| variant | image AUROC |\n|---|---|\n",
