@@ -125,7 +125,10 @@ fn ablate_writes_table4() {
     args.extend(TINY);
     ok(&xtask(&args, dir.path()));
     let table = std::fs::read_to_string(dir.path().join("results/ablate-ci/table4.md")).unwrap();
-    assert!(table.contains("| 1 | 1 | 1 |") && table.contains("| 4 | 1 | 1 |"), "{table}");
+    assert!(
+        table.contains("| 1 | 1 | - | - | 1 |") && table.contains("| 4 | 1 | - | - | 1 |"),
+        "{table}"
+    );
     let bad = xtask(&["ablate", "--divisions", "3"], dir.path());
     assert!(!bad.status.success());
 }
