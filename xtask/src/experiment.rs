@@ -352,12 +352,18 @@ pub fn verdict_sentence(name: &str, baseline: &str, interval: Option<&Interval>)
     }
 }
 
+/// Which cells a row of a comparison takes.
+pub type CellFilter = Box<dyn Fn(&Cell) -> bool>;
+
+/// A row of [`comparison_section`]: its label and its cells.
+pub type ComparisonRow = (String, CellFilter);
+
 /// The closing section of a table of variants: each row's paired difference against the
 /// baseline (per category and seed) with its bootstrap 95 % interval and its reading. `rows`
 /// are (label, which cells) pairs; rows without pairs are left out.
 pub fn comparison_section(
     done: &[CellResult],
-    rows: &[(String, Box<dyn Fn(&Cell) -> bool>)],
+    rows: &[ComparisonRow],
     baseline_label: &str,
     baseline: &dyn Fn(&Cell) -> bool,
 ) -> String {
@@ -532,7 +538,7 @@ mod tests {
             "tie: the difference is inside the noise"
         );
         assert!(verdict_sentence("X", "AE", None).starts_with("no paired"));
-        let rows: Vec<(String, Box<dyn Fn(&Cell) -> bool>)> =
+        let rows: Vec<ComparisonRow> =
             vec![("daad".into(), Box::new(|c: &Cell| c.variant == "daad"))];
         let section = comparison_section(&done, &rows, "ae", &ae);
         assert!(

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use crate::experiment::{self, fmt_summary, fmt_vs, mean, seed_summary, GridArgs};
+use crate::experiment::{self, fmt_summary, fmt_vs, mean, seed_summary, ComparisonRow, GridArgs};
 use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
@@ -78,7 +78,7 @@ pub fn table5(done: &[CellResult]) -> String {
         "Mean image AUROC, ours (paper, ours - paper); mean ± std over seeds (n = seeds)\n\n\
          | generator | L_adv | L_ali | L(x) | R(x) | cells | image AUROC | over seeds |\n|---|---|---|---|---|---|---|---|\n",
     );
-    let mut rows: Vec<(String, Box<dyn Fn(&Cell) -> bool>)> = Vec::new();
+    let mut rows: Vec<ComparisonRow> = Vec::new();
     for g in ["ae", "memae", "daad"] {
         for row in ROWS {
             let cells: Vec<&CellResult> = done

@@ -11,7 +11,8 @@ use daad::train::Preset;
 use daad_cli::TrainArgs;
 
 use crate::experiment::{
-    self, fmt_summary, paired_vs, seed_summary, verdict_sentence, GridSettings, SeedArgs,
+    self, fmt_summary, paired_vs, seed_summary, verdict_sentence, ComparisonRow, GridSettings,
+    SeedArgs,
 };
 use crate::grid::{self, Cell, CellResult};
 
@@ -98,7 +99,7 @@ pub fn table(done: &[CellResult], categories: &[String], variants: &[String]) ->
     }
     table.push_str("\n\nmean ± sample std over seeds (n = seeds; the mean row averages the categories per seed first)\n");
     if let Some((base, rest)) = variants.split_first() {
-        let rows: Vec<(String, Box<dyn Fn(&Cell) -> bool>)> = rest
+        let rows: Vec<ComparisonRow> = rest
             .iter()
             .map(|v| {
                 let v2 = v.clone();

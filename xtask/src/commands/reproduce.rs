@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use daad::eval::{markdown_table, TableEntry};
 
-use crate::experiment::{self, fmt3, fmt_summary, mean, seed_summary, GridArgs};
+use crate::experiment::{self, fmt3, fmt_summary, mean, seed_summary, ComparisonRow, GridArgs};
 use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
@@ -123,7 +123,7 @@ pub fn table3(done: &[CellResult]) -> String {
             main.iter().copied().filter(|r| r.cell.variant == *v).collect();
         let _ = writeln!(out, "| {v} | {} |", fmt_summary(seed_summary(&cells)));
     }
-    let rows: Vec<(String, Box<dyn Fn(&Cell) -> bool>)> = variants
+    let rows: Vec<ComparisonRow> = variants
         .iter()
         .filter(|v| **v != "ae")
         .map(|v| {
