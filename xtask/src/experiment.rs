@@ -298,6 +298,14 @@ pub fn fmt_vs(ours: Option<f64>, paper: Option<f64>) -> String {
 /// categories), then [`stats::summarize`] over seeds (n = seeds; cells without a seed count as
 /// one seed).
 pub fn seed_summary(cells: &[&CellResult]) -> Option<Summary> {
+    seed_summary_of(cells, |m| m.image_auroc)
+}
+
+/// [`seed_summary`] of any metric of the cells.
+pub fn seed_summary_of(
+    cells: &[&CellResult],
+    metric: impl Fn(&Metrics) -> Option<f64>,
+) -> Option<Summary> {
     let mut seeds: Vec<Option<u64>> = cells.iter().map(|c| c.cell.seed).collect();
     seeds.sort();
     seeds.dedup();
@@ -307,7 +315,7 @@ pub fn seed_summary(cells: &[&CellResult]) -> Option<Summary> {
             let v: Vec<f64> = cells
                 .iter()
                 .filter(|c| c.cell.seed == *s)
-                .filter_map(|c| c.image_auroc())
+                .filter_map(|c| metric(&c.metrics))
                 .collect();
             mean(&v)
         })

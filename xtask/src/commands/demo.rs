@@ -6,13 +6,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use daad::data::synth::{self, SynthConfig};
-use daad::eval::stats;
 use daad::train::Preset;
 use daad_cli::TrainArgs;
 
 use crate::experiment::{
-    self, fmt_summary, paired_vs, seed_summary, verdict_sentence, ComparisonRow, GridSettings,
-    SeedArgs,
+    self, fmt_summary, paired_vs, seed_summary, seed_summary_of, verdict_sentence, ComparisonRow,
+    GridSettings, SeedArgs,
 };
 use crate::grid::{self, Cell, CellResult};
 
@@ -70,10 +69,7 @@ pub fn table(done: &[CellResult], categories: &[String], variants: &[String]) ->
             .filter(|r| r.cell.variant == v && c.is_none_or(|c| r.cell.category == c))
             .collect::<Vec<&CellResult>>()
     };
-    let pixel = |cells: &[&CellResult]| {
-        let v: Vec<f64> = cells.iter().filter_map(|r| r.metrics.pixel_auroc).collect();
-        stats::summarize(&v)
-    };
+    let pixel = |cells: &[&CellResult]| seed_summary_of(cells, |m| m.pixel_auroc);
     for c in categories {
         let _ = write!(table, "| {c} |");
         for v in variants {
