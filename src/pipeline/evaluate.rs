@@ -201,6 +201,7 @@ pub fn test(
         preset: cfg.train.preset.name().to_string(),
         image_size: size,
         epochs: run.state.epochs_done,
+        memory: run.state.history.last().map(|r| r.memory.clone()).filter(|m| !m.is_empty()),
     };
     let metrics = evaluation.metrics(&info);
     let paths_written = evaluation.write_reports(&out, &info, evaluator.records())?;
@@ -287,6 +288,17 @@ fn summarize(
     let _ = writeln!(s, "| F1-max | {} |", fmt_opt(m.f1_max));
     let source = if opts.threshold.is_some() { "given" } else { "F1-max" };
     let _ = writeln!(s, "| threshold ({source}) | {} |", fmt_opt(m.threshold));
+    for d in m.memory.iter().flatten() {
+        let _ = writeln!(
+            s,
+            "| memory f{} (last epoch) | kept {:.1} % of {}, entropy {:.2} nats, {} items used |",
+            d.scale,
+            100.0 * d.stats.kept_fraction,
+            d.stats.n_items,
+            d.stats.entropy,
+            d.stats.items_used
+        );
+    }
     let _ = writeln!(
         s,
         "| images/s (model) | {} |",

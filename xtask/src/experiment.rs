@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
+use daad::eval::stats::{self, Interval, Outcome, Summary};
 use daad::eval::Metrics;
 use daad::pipeline::{self, Scaling, ScoreKind, TestOptions};
 use daad::train::{Preset, TrainSpec, Variant};
@@ -15,9 +16,51 @@ use daad_cli::{Loss, TrainArgs};
 
 use crate::grid::{self, Cell, CellResult, Shard};
 
+/// The seeds every cell of a grid is repeated with (`--seeds`), defined once for every command.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+pub struct SeedArgs {
+    /// Repeat every cell with each of these training seeds (comma-separated, e.g. 0,1,2); each
+    /// seed is its own cell (name ends in `__s<seed>`), finished ones are reused. Tables show
+    /// mean ± std over seeds and paired intervals [default: one run with --seed].
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+}
+
+impl SeedArgs {
+    /// The seeds asked for, duplicates removed in order; `default` when none was given.
+    pub fn seeds_or(&self, default: &[u64]) -> Vec<u64> {
+        let mut out: Vec<u64> = Vec::new();
+        for &s in if self.seeds.is_empty() { default } else { &self.seeds } {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Every cell once per seed (cells keep no seed, and their old names, without `--seeds`).
+    pub fn expand(&self, cells: Vec<Cell>) -> Vec<Cell> {
+        expand_seeds(cells, &self.seeds_or(&[]))
+    }
+}
+
+/// Every cell once per seed in `seeds`; `cells` unchanged when `seeds` is empty.
+pub fn expand_seeds(cells: Vec<Cell>, seeds: &[u64]) -> Vec<Cell> {
+    if seeds.is_empty() {
+        return cells;
+    }
+    cells
+        .into_iter()
+        .flat_map(|c| seeds.iter().map(move |&s| Cell { seed: Some(s), ..c.clone() }))
+        .collect()
+}
+
 /// Where a grid's results go and which part of it this machine runs (every grid command).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ResultsArgs {
+    /// Seeds to repeat every cell with.
+    #[command(flatten)]
+    pub seeds: SeedArgs,
     /// Results folder name under --results-root (default: <command>-<preset>).
     #[arg(long)]
     pub name: Option<String>,
@@ -38,8 +81,9 @@ impl ResultsArgs {
         self.results_root.join(self.name.clone().unwrap_or(default_name))
     }
 
-    /// This machine's part of `cells` (all of them without --shard).
+    /// This machine's part of `cells`, each repeated over `--seeds` (all of them without --shard).
     pub fn mine(&self, cells: Vec<Cell>) -> Vec<Cell> {
+        let cells = self.seeds.expand(cells);
         match self.shard {
             Some(shard) => grid::shard_cells(&cells, shard),
             None => cells,
@@ -145,6 +189,14 @@ pub fn cell_train_args(cell: &Cell, s: &GridSettings) -> TrainArgs {
     if t.cache_dir.is_none() {
         t.cache_dir = Some(s.results.join("cache"));
     }
+    t.seed = cell.seed.or(t.seed);
+    t.memory_temperature = cell.temperature.or(t.memory_temperature);
+    if let Some(sim) = &cell.similarity {
+        t.similarity = match sim.as_str() {
+            "dot" => Some(daad_cli::SimilarityArg::Dot),
+            _ => Some(daad_cli::SimilarityArg::Cosine),
+        };
+    }
     t
 }
 
@@ -242,6 +294,112 @@ pub fn fmt_vs(ours: Option<f64>, paper: Option<f64>) -> String {
     }
 }
 
+/// Mean ± std over seeds of the image AUROC of `cells`: per seed the mean over its cells (the
+/// categories), then [`stats::summarize`] over seeds (n = seeds; cells without a seed count as
+/// one seed).
+pub fn seed_summary(cells: &[&CellResult]) -> Option<Summary> {
+    seed_summary_of(cells, |m| m.image_auroc)
+}
+
+/// [`seed_summary`] of any metric of the cells.
+pub fn seed_summary_of(
+    cells: &[&CellResult],
+    metric: impl Fn(&Metrics) -> Option<f64>,
+) -> Option<Summary> {
+    let mut seeds: Vec<Option<u64>> = cells.iter().map(|c| c.cell.seed).collect();
+    seeds.sort();
+    seeds.dedup();
+    let per_seed: Vec<f64> = seeds
+        .iter()
+        .filter_map(|s| {
+            let v: Vec<f64> = cells
+                .iter()
+                .filter(|c| c.cell.seed == *s)
+                .filter_map(|c| metric(&c.metrics))
+                .collect();
+            mean(&v)
+        })
+        .collect();
+    stats::summarize(&per_seed)
+}
+
+/// `0.812 ± 0.013 (n=3)` or `-`.
+pub fn fmt_summary(s: Option<Summary>) -> String {
+    s.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// (category, seed) -> image AUROC of the cells passing `keep`: the pairing key of the paired
+/// differences.
+pub fn keyed_auroc(
+    done: &[CellResult],
+    keep: impl Fn(&Cell) -> bool,
+) -> Vec<((String, Option<u64>), f64)> {
+    done.iter()
+        .filter(|r| keep(&r.cell))
+        .filter_map(|r| Some(((r.cell.category.clone(), r.cell.seed), r.image_auroc()?)))
+        .collect()
+}
+
+/// The paired difference of image AUROC (per category and seed) of the cells passing `variant`
+/// minus those passing `baseline`, with daad-eval's seeded bootstrap interval.
+pub fn paired_vs(
+    done: &[CellResult],
+    variant: impl Fn(&Cell) -> bool,
+    baseline: impl Fn(&Cell) -> bool,
+) -> Option<Interval> {
+    stats::paired_interval(&keyed_auroc(done, variant), &keyed_auroc(done, baseline))
+}
+
+/// The plain-words reading of a paired difference of `name` against `baseline`.
+pub fn verdict_sentence(name: &str, baseline: &str, interval: Option<&Interval>) -> String {
+    match interval.map(Interval::outcome) {
+        Some(Outcome::Win) => format!("{name} beats {baseline}"),
+        Some(Outcome::Loss) => format!("{baseline} beats {name}"),
+        Some(Outcome::Tie) => "tie: the difference is inside the noise".to_string(),
+        None => format!("no paired results of {name} and {baseline} to compare"),
+    }
+}
+
+/// Which cells a row of a comparison takes.
+pub type CellFilter = Box<dyn Fn(&Cell) -> bool>;
+
+/// A row of [`comparison_section`]: its label and its cells.
+pub type ComparisonRow = (String, CellFilter);
+
+/// The closing section of a table of variants: each row's paired difference against the
+/// baseline (per category and seed) with its bootstrap 95 % interval and its reading. `rows`
+/// are (label, which cells) pairs; rows without pairs are left out.
+pub fn comparison_section(
+    done: &[CellResult],
+    rows: &[ComparisonRow],
+    baseline_label: &str,
+    baseline: &dyn Fn(&Cell) -> bool,
+) -> String {
+    let mut out = format!(
+        "\nPaired difference in image AUROC against {baseline_label} (per category and seed), \
+         mean [bootstrap {:.0} % interval, {} resamples] (n pairs); a win or loss only when the \
+         interval excludes 0\n\n| variant | difference | reading |\n|---|---|---|\n",
+        100.0 * stats::DEFAULT_LEVEL,
+        stats::DEFAULT_RESAMPLES
+    );
+    let mut any = false;
+    for (label, keep) in rows {
+        let Some(i) = paired_vs(done, keep, baseline) else { continue };
+        any = true;
+        let reading = match i.outcome() {
+            Outcome::Win => format!("{label} beats {baseline_label}"),
+            Outcome::Loss => format!("{baseline_label} beats {label}"),
+            Outcome::Tie => "tie".to_string(),
+        };
+        let _ = writeln!(out, "| {label} | {i} | {reading} |");
+    }
+    if any {
+        out
+    } else {
+        String::new()
+    }
+}
+
 /// A README.md for a results folder: the exact command, commit, machine, settings.
 pub fn provenance(s: &GridSettings, title: &str) -> String {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -287,22 +445,25 @@ pub fn provenance(s: &GridSettings, title: &str) -> String {
 
 /// Writes `summary.csv`: one line per finished cell with its metrics.
 pub fn write_summary_csv(results: &Path, cells: &[CellResult]) -> Result<()> {
-    let mut csv = String::from("cell,category,variant,division,channel_division,adversarial,image_auroc,pixel_auroc,aupro,f1_max,n_test,epochs,image_size\n");
+    let mut csv = String::from("cell,category,variant,seed,division,channel_division,adversarial,temperature,similarity,image_auroc,pixel_auroc,aupro,f1_max,n_test,epochs,image_size\n");
     for r in cells {
         let m = &r.metrics;
         let num = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.cell.name(),
             r.cell.category,
             r.cell.variant,
+            r.cell.seed.map(|v| v.to_string()).unwrap_or_default(),
             r.cell.division.map(|v| v.to_string()).unwrap_or_default(),
             r.cell.channel_division.map(|v| v.to_string()).unwrap_or_default(),
             r.cell
                 .adversarial
                 .map(|f| f.iter().map(|b| if *b { '1' } else { '0' }).collect::<String>())
                 .unwrap_or_default(),
+            r.cell.temperature.map(|v| v.to_string()).unwrap_or_default(),
+            r.cell.similarity.clone().unwrap_or_default(),
             num(m.image_auroc),
             num(m.pixel_auroc),
             num(m.aupro),
@@ -313,4 +474,84 @@ pub fn write_summary_csv(results: &Path, cells: &[CellResult]) -> Result<()> {
         );
     }
     grid::write_atomic(&results.join("summary.csv"), csv.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        results: ResultsArgs,
+    }
+
+    fn result(category: &str, variant: &str, seed: u64, auroc: f64) -> CellResult {
+        let mut cell = Cell::new(category, variant);
+        cell.seed = Some(seed);
+        CellResult { cell, metrics: grid::test_metrics(category, variant, auroc) }
+    }
+
+    #[test]
+    fn seeds_parse_and_expand_cells() {
+        let cli = Cli::try_parse_from(["x", "--seeds", "0,1,2,1"]).unwrap();
+        assert_eq!(cli.results.seeds.seeds_or(&[]), vec![0, 1, 2]);
+        let cells = cli.results.mine(vec![Cell::new("cap", "ae"), Cell::new("cap", "daad")]);
+        let names: Vec<String> = cells.iter().map(Cell::name).collect();
+        assert_eq!(names.len(), 6);
+        assert!(names.contains(&"cap__daad__s2".to_string()), "{names:?}");
+        assert!(Cli::try_parse_from(["x", "--seeds", "a"]).is_err());
+        let none = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(none.results.mine(vec![Cell::new("cap", "ae")])[0].name(), "cap__ae");
+        assert_eq!(none.results.seeds.seeds_or(&[0, 1, 2]), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn seed_summary_averages_categories_then_seeds() {
+        let done = [
+            result("a", "daad", 0, 0.8),
+            result("b", "daad", 0, 0.6),
+            result("a", "daad", 1, 0.9),
+            result("b", "daad", 1, 0.9),
+        ];
+        let cells: Vec<&CellResult> = done.iter().collect();
+        let s = seed_summary(&cells).unwrap();
+        // Seed means 0.7 and 0.9: mean 0.8, sample std 0.1414.
+        assert_eq!(s.n, 2);
+        assert!((s.mean - 0.8).abs() < 1e-12 && (s.std - 0.02f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn verdicts_read_the_interval() {
+        let done: Vec<CellResult> = (0..3)
+            .flat_map(|s| {
+                [
+                    result("a", "ae", s, 0.70),
+                    result("a", "daad", s, 0.80 + 0.01 * s as f64),
+                    result("a", "memae", s, 0.60),
+                    result("a", "ae-skip", s, if s == 0 { 0.6 } else { 0.75 }),
+                ]
+            })
+            .collect();
+        let ae = |c: &Cell| c.variant == "ae";
+        let daad = paired_vs(&done, |c| c.variant == "daad", ae);
+        assert_eq!(verdict_sentence("DAAD", "AE", daad.as_ref()), "DAAD beats AE");
+        let memae = paired_vs(&done, |c| c.variant == "memae", ae);
+        assert_eq!(verdict_sentence("MemAE", "AE", memae.as_ref()), "AE beats MemAE");
+        // Differences -0.10, +0.05, +0.05: the interval contains 0.
+        let skip = paired_vs(&done, |c| c.variant == "ae-skip", ae);
+        assert_eq!(
+            verdict_sentence("AE-skip", "AE", skip.as_ref()),
+            "tie: the difference is inside the noise"
+        );
+        assert!(verdict_sentence("X", "AE", None).starts_with("no paired"));
+        let rows: Vec<ComparisonRow> =
+            vec![("daad".into(), Box::new(|c: &Cell| c.variant == "daad"))];
+        let section = comparison_section(&done, &rows, "ae", &ae);
+        assert!(
+            section.contains("| daad | +0.110 [+0.100, +0.120] (n=3) | daad beats ae |"),
+            "{section}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use daad::eval::Metrics;
 use serde::{Deserialize, Serialize};
 
 /// One experiment: a category trained and tested with one variant and its knobs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     /// Dataset category (an MVTec category, a synthetic one, or a digit class).
     pub category: String,
@@ -24,6 +24,15 @@ pub struct Cell {
     pub channel_division: Option<usize>,
     /// Table 5 knobs: adversarial loss, alignment loss, L(x) in the score, R(x) in the score.
     pub adversarial: Option<[bool; 4]>,
+    /// Memory softmax temperature, where the grid varies it (addressing ablation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Memory similarity (cosine, dot), where the grid varies it (addressing ablation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<String>,
+    /// Training seed, where the grid repeats cells over seeds (`--seeds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Cell {
@@ -35,6 +44,9 @@ impl Cell {
             division: None,
             channel_division: None,
             adversarial: None,
+            temperature: None,
+            similarity: None,
+            seed: None,
         }
     }
 
@@ -50,6 +62,16 @@ impl Cell {
         if let Some(flags) = self.adversarial {
             let bits: String = flags.iter().map(|b| if *b { '1' } else { '0' }).collect();
             name.push_str(&format!("__adv{bits}"));
+        }
+        if let Some(t) = self.temperature {
+            // `0.1` -> `t0p1`: no dots in folder names.
+            name.push_str(&format!("__t{}", format!("{t}").replace('.', "p").replace('-', "m")));
+        }
+        if let Some(s) = &self.similarity {
+            name.push_str(&format!("__sim{s}"));
+        }
+        if let Some(seed) = self.seed {
+            name.push_str(&format!("__s{seed}"));
         }
         name
     }
@@ -143,6 +165,7 @@ pub fn test_metrics(category: &str, variant: &str, image_auroc: f64) -> Metrics 
         aupro: None,
         f1_max: None,
         threshold: None,
+        memory: None,
     }
 }
 
@@ -222,6 +245,22 @@ mod tests {
         c.division = Some(4);
         c.adversarial = Some([true, false, true, true]);
         assert_eq!(c.name(), "metal_nut__daadplus__r4__adv1011");
+        c.temperature = Some(0.1);
+        c.similarity = Some("dot".into());
+        c.seed = Some(2);
+        assert_eq!(c.name(), "metal_nut__daadplus__r4__adv1011__t0p1__simdot__s2");
+        // A cell without a seed keeps its old name, so results of earlier grids are reused.
+        assert_eq!(Cell::new("cap", "ae").name(), "cap__ae");
+        let mut seeded = Cell::new("cap", "ae");
+        seeded.seed = Some(0);
+        assert_ne!(seeded.name(), Cell::new("cap", "ae").name());
+    }
+
+    #[test]
+    fn cells_written_before_seeds_load() {
+        let json = r#"{"category":"cap","variant":"ae","division":null,"channel_division":null,"adversarial":null}"#;
+        let c: Cell = serde_json::from_str(json).unwrap();
+        assert_eq!(c, Cell::new("cap", "ae"));
     }
 
     #[test]

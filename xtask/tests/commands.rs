@@ -125,7 +125,10 @@ fn ablate_writes_table4() {
     args.extend(TINY);
     ok(&xtask(&args, dir.path()));
     let table = std::fs::read_to_string(dir.path().join("results/ablate-ci/table4.md")).unwrap();
-    assert!(table.contains("| 1 | 1 | 1 |") && table.contains("| 4 | 1 | 1 |"), "{table}");
+    assert!(
+        table.contains("| 1 | 1 | - | - | 1 |") && table.contains("| 4 | 1 | - | - | 1 |"),
+        "{table}"
+    );
     let bad = xtask(&["ablate", "--divisions", "3"], dir.path());
     assert!(!bad.status.success());
 }
@@ -263,12 +266,24 @@ fn demo_runs_at_a_tiny_size() {
         "1",
         "--memory-size",
         "10",
+        "--seeds",
+        "0,1",
     ];
     let text = ok(&xtask(&args, dir.path()));
-    assert!(text.contains("| weave |"), "{text}");
+    assert!(text.contains("| weave |") && text.contains("(n=2)"), "{text}");
+    // One of the three plain-words readings closes the demo.
+    assert!(
+        ["DAAD beats AE", "AE beats DAAD", "tie: the difference is inside the noise"]
+            .iter()
+            .any(|s| text.contains(s)),
+        "{text}"
+    );
     let table = std::fs::read_to_string(dir.path().join("d/table.md")).unwrap();
     assert!(table.contains("ae image AUROC") && table.contains("daad image AUROC"));
-    let heatmaps = dir.path().join("d/cells/weave__daad/test/heatmaps");
+    assert!(table.contains("Paired difference"), "{table}");
+    let summary = std::fs::read_to_string(dir.path().join("d/summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 4, "one row per cell and seed: {summary}");
+    let heatmaps = dir.path().join("d/cells/weave__daad__s1/test/heatmaps");
     assert!(
         std::fs::read_dir(&heatmaps).unwrap().count() > 0,
         "no heatmaps in {}",

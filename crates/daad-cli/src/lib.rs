@@ -8,4 +8,4 @@ pub mod commands;
 pub mod support;
 mod train_args;
 
-pub use train_args::{Loss, TrainArgs};
+pub use train_args::{Loss, SimilarityArg, TrainArgs};

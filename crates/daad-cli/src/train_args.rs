@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use daad_memory::Rates;
-use daad_model::{LossWeights, ModelConfig, Variant};
+use daad_memory::{Rates, Similarity};
+use daad_model::{DivisionRule, LossReduction, LossWeights, ModelConfig, Variant};
 use daad_train::{preset_configs, Explicit, Preset, Setting, TrainConfig};
 
 /// A training loss that `--losses` can switch on (the others are off).
@@ -17,6 +17,24 @@ pub enum Loss {
     Adv,
     /// The feature alignment loss L_ali.
     Ali,
+}
+
+/// Query-item similarity of the memory addressing (`--similarity`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimilarityArg {
+    /// Cosine similarity (the paper's).
+    Cosine,
+    /// Dot product (MemAE's code); runs the reference memory implementation.
+    Dot,
+}
+
+impl From<SimilarityArg> for Similarity {
+    fn from(s: SimilarityArg) -> Self {
+        match s {
+            SimilarityArg::Cosine => Similarity::Cosine,
+            SimilarityArg::Dot => Similarity::Dot,
+        }
+    }
 }
 
 /// The training flags; `None` keeps the command's default (see [`TrainArgs::or`]), then the
@@ -69,6 +87,20 @@ pub struct TrainArgs {
     /// Folder for cached preprocessed images (reused across runs).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Softmax temperature of the memory addressing [default: 1, the paper's].
+    #[arg(long)]
+    pub memory_temperature: Option<f64>,
+    /// Query-item similarity of the memory addressing [default: cosine, the paper's].
+    #[arg(long, value_enum)]
+    pub similarity: Option<SimilarityArg>,
+    /// Reduction of L_rec, L_ali, R and L: mean of squares, or the paper's L2 distance
+    /// [default: mean (choice)].
+    #[arg(long, value_enum)]
+    pub loss_reduction: Option<LossReduction>,
+    /// How the division rate applies per scale: paper-grid (r x r blocks at every size) or
+    /// paper-blocks (the paper's block sides in pixels at any image size) [default: paper-grid].
+    #[arg(long, value_enum)]
+    pub division_rule: Option<DivisionRule>,
 }
 
 fn positive(name: &str, v: Option<usize>) -> Result<Option<usize>> {
@@ -97,6 +129,10 @@ impl TrainArgs {
             lr: self.lr.or(d.lr),
             checkpoint_every: self.checkpoint_every.or(d.checkpoint_every),
             cache_dir: self.cache_dir.clone().or(d.cache_dir),
+            memory_temperature: self.memory_temperature.or(d.memory_temperature),
+            similarity: self.similarity.or(d.similarity),
+            loss_reduction: self.loss_reduction.or(d.loss_reduction),
+            division_rule: self.division_rule.or(d.division_rule),
         }
     }
 
@@ -146,6 +182,23 @@ impl TrainArgs {
         }
         if let Some(n) = positive("--memory-size", self.memory_size)? {
             model.memory.n_items = n;
+        }
+        if let Some(t) = self.memory_temperature {
+            if !(t.is_finite() && t > 0.0) {
+                bail!(
+                    "invalid --memory-temperature {t}: must be finite and > 0 (1 is the paper's)"
+                );
+            }
+            model.memory.temperature = t;
+        }
+        if let Some(s) = self.similarity {
+            model.memory.similarity = s.into();
+        }
+        if let Some(r) = self.loss_reduction {
+            model.loss_reduction = r;
+        }
+        if let Some(r) = self.division_rule {
+            model.division_rule = r;
         }
         if let Some(losses) = &self.losses {
             let on = |l: Loss| losses.contains(&l);
@@ -254,6 +307,34 @@ mod tests {
         let (m, t) = o.configs(Variant::DaadPlus).unwrap();
         assert_eq!((m.losses.adv, m.losses.ali), (0.0, 0.0));
         assert_eq!(t.lr, 1e-4);
+    }
+
+    #[test]
+    fn addressing_reduction_and_division_rule_flags() {
+        let o = parse(&[
+            "--preset",
+            "ci",
+            "--memory-temperature",
+            "0.1",
+            "--similarity",
+            "dot",
+            "--loss-reduction",
+            "l2",
+            "--division-rule",
+            "paper-blocks",
+        ]);
+        let (m, _) = o.configs(Variant::Daad).unwrap();
+        assert_eq!(m.memory.temperature, 0.1);
+        assert_eq!(m.memory.similarity, Similarity::Dot);
+        assert_eq!(m.loss_reduction, LossReduction::L2);
+        assert_eq!(m.division_rule, DivisionRule::PaperBlocks);
+        let (m, _) = parse(&["--preset", "ci"]).configs(Variant::Daad).unwrap();
+        assert_eq!(
+            (m.memory.similarity, m.loss_reduction),
+            (Similarity::Cosine, LossReduction::Mean)
+        );
+        let bad = TrainArgs { memory_temperature: Some(0.0), ..Default::default() };
+        assert!(bad.configs(Variant::Daad).is_err());
     }
 
     #[test]

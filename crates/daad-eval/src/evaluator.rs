@@ -286,6 +286,7 @@ impl Evaluation {
             aupro: self.aupro,
             f1_max: self.f1.map(|f| f.f1),
             threshold: self.threshold,
+            memory: info.memory.clone(),
         }
     }
 

@@ -42,6 +42,7 @@ mod plot;
 mod report;
 mod roc;
 mod scoring;
+pub mod stats;
 
 pub use anomaly_map::{AnomalyMap, AnomalyMapConfig, Mask};
 pub use aupro::{
@@ -64,4 +65,7 @@ pub use roc::{roc_curve, RocCurve};
 pub use scoring::{
     fuse, quantile, quantile_threshold, verdict, Calibration, CalibrationSource, MinMax, Scaling,
     ScalingMode, ScoreKind, ScoreScaling, Verdict, DEFAULT_GAMMA, DEFAULT_THRESHOLD_QUANTILE,
+};
+pub use stats::{
+    bootstrap_mean, paired_differences, paired_interval, summarize, Interval, Outcome, Summary,
 };

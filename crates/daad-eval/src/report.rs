@@ -35,6 +35,10 @@ pub struct Metrics {
     pub f1_max: Option<f64>,
     /// The threshold reported with the run (F1-max threshold unless overridden).
     pub threshold: Option<f64>,
+    /// Memory addressing per scale over the run's last training epoch (absent without memory
+    /// and in metrics written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Vec<daad_model::ScaleDiagnostics>>,
 }
 
 /// The run description that goes into `metrics.json` beside the measured values.
@@ -50,6 +54,9 @@ pub struct RunInfo {
     pub image_size: usize,
     /// Epochs trained.
     pub epochs: usize,
+    /// Memory addressing per scale over the last training epoch (from the run's state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Vec<daad_model::ScaleDiagnostics>>,
 }
 
 impl Metrics {
@@ -258,6 +265,7 @@ mod tests {
             aupro: None,
             f1_max: Some(0.8),
             threshold: Some(0.4),
+            memory: None,
         };
         let v: serde_json::Value = serde_json::to_value(&m).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();

@@ -69,6 +69,7 @@ fn computes_all_metrics_and_writes_reports() -> Result<()> {
         preset: "ci".into(),
         image_size: 16,
         epochs: 1,
+        memory: None,
     };
     let paths = e.write_reports(dir.path(), &info, ev.records())?;
     let m = Metrics::read(&paths.metrics)?;
@@ -136,6 +137,7 @@ fn one_class_and_no_masks_give_nulls() -> Result<()> {
         preset: "ci".into(),
         image_size: 16,
         epochs: 1,
+        memory: None,
     };
     let v = serde_json::to_value(e.metrics(&info))?;
     assert!(v["image_auroc"].is_null() && v["aupro"].is_null());

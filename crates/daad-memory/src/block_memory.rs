@@ -5,7 +5,7 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::attention::{resolve_backend, sparse_attention};
 use crate::config::Backend;
-use crate::config::MemoryConfig;
+use crate::config::{MemoryConfig, Similarity};
 use crate::divide::{assemble, divide};
 use crate::error::{Error, Result};
 use crate::op;
@@ -44,6 +44,9 @@ impl BlockMemory {
     }
 
     /// Memory output (B, C, H, W) and the addressing weights (B*Q, N) (rows in [`divide`]'s order).
+    ///
+    /// A non-default [`Similarity`] (dot product) runs the reference implementation on every
+    /// device: the fused CPU op and the CUDA kernel compute cosine similarities only.
     pub fn forward_with_weights(&self, f: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let dims = f.dims();
         if dims.len() != 4 || (dims[1], dims[2], dims[3]) != self.chw {
@@ -56,6 +59,17 @@ impl BlockMemory {
             .into_candle());
         }
         let shape = (dims[0], dims[1], dims[2], dims[3]);
+        if self.cfg.similarity != Similarity::Cosine {
+            let q = divide(f, self.cfg.rates)?;
+            let (out, w) = crate::reference::sparse_attention_with(
+                &q,
+                &self.bank,
+                self.cfg.shrink,
+                self.cfg.temperature,
+                self.cfg.similarity,
+            )?;
+            return Ok((assemble(&out, self.cfg.rates, shape)?, w));
+        }
         let backend =
             resolve_backend(self.cfg.backend, f.device(), f.dtype()).map_err(Error::into_candle)?;
         if backend == Backend::FusedCpu && f.dtype() == self.bank.dtype() {

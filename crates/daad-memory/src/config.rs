@@ -79,6 +79,28 @@ impl Shrink {
     }
 }
 
+/// How a query is compared with the memory items before the softmax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Similarity {
+    /// Cosine similarity (the paper's, eq. 2): scores in [-1, 1], so at temperature 1 the
+    /// weights of one query differ by at most e^2.
+    #[default]
+    Cosine,
+    /// Plain dot product q . m (MemAE's code, `F.linear(input, weight)`): unbounded scores.
+    Dot,
+}
+
+impl Similarity {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Similarity::Cosine => "cosine",
+            Similarity::Dot => "dot",
+        }
+    }
+}
+
 /// Which implementation of the sparse attention runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Backend {
@@ -106,6 +128,12 @@ pub struct MemoryConfig {
     pub temperature: f64,
     /// Implementation to run (default [`Backend::Auto`]).
     pub backend: Backend,
+    /// Query-item similarity (default cosine, the paper's). Only the reference implementation
+    /// has [`Similarity::Dot`]: with it every backend falls back to the reference (see
+    /// [`crate::BlockMemory::forward_with_weights`]). Absent in configs written before it
+    /// existed, which load as cosine.
+    #[serde(default)]
+    pub similarity: Similarity,
 }
 
 impl Default for MemoryConfig {
@@ -116,6 +144,7 @@ impl Default for MemoryConfig {
             shrink: Shrink::default(),
             temperature: 1.0,
             backend: Backend::Auto,
+            similarity: Similarity::Cosine,
         }
     }
 }

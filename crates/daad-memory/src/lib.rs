@@ -34,6 +34,7 @@ mod config;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+pub mod diagnostics;
 mod divide;
 mod error;
 mod op;
@@ -41,6 +42,7 @@ pub mod reference;
 
 pub use attention::{resolve_backend, sparse_attention};
 pub use block_memory::BlockMemory;
-pub use config::{Backend, MemoryConfig, Rates, Shrink};
+pub use config::{Backend, MemoryConfig, Rates, Shrink, Similarity};
+pub use diagnostics::{diagnostics, DiagnosticsAccumulator, MemoryDiagnostics, ScaleDiagnostics};
 pub use divide::{assemble, divide};
 pub use error::{Error, Result};

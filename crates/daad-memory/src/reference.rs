@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Tensor, D};
 
-use crate::config::Shrink;
+use crate::config::{Shrink, Similarity};
 
 /// Added to the squared L2 norm before the square root when normalising rows for the cosine
 /// similarity: `x / sqrt(|x|^2 + NORM_EPS)` **(choice)**; keeps zero rows finite and smooth.
@@ -23,7 +23,20 @@ pub fn normalize_rows(x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Softmax over N of the cosine similarities divided by the temperature: p (M, N), before any drop.
 pub fn addressing(q: &Tensor, bank: &Tensor, temperature: f64) -> candle_core::Result<Tensor> {
-    let s = normalize_rows(q)?.matmul(&normalize_rows(bank)?.t()?)?;
+    addressing_with(q, bank, temperature, Similarity::Cosine)
+}
+
+/// Softmax over N of the similarities (cosine or dot product) divided by the temperature.
+pub fn addressing_with(
+    q: &Tensor,
+    bank: &Tensor,
+    temperature: f64,
+    similarity: Similarity,
+) -> candle_core::Result<Tensor> {
+    let s = match similarity {
+        Similarity::Cosine => normalize_rows(q)?.matmul(&normalize_rows(bank)?.t()?)?,
+        Similarity::Dot => q.matmul(&bank.t()?)?,
+    };
     let z = (s / temperature)?;
     // The max is a constant shift; detaching it keeps the graph small and the gradient exact.
     let max = z.max_keepdim(D::Minus1)?.detach();
@@ -61,7 +74,18 @@ pub fn sparse_attention(
     shrink: Shrink,
     temperature: f64,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let p = addressing(q, bank, temperature)?;
+    sparse_attention_with(q, bank, shrink, temperature, Similarity::Cosine)
+}
+
+/// [`sparse_attention`] with a choice of similarity (the only implementation of [`Similarity::Dot`]).
+pub fn sparse_attention_with(
+    q: &Tensor,
+    bank: &Tensor,
+    shrink: Shrink,
+    temperature: f64,
+    similarity: Similarity,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let p = addressing_with(q, bank, temperature, similarity)?;
     let w = shrink_weights(&p, shrink)?;
     let out = w.matmul(bank)?;
     Ok((out, w))

@@ -110,6 +110,7 @@ fn finite_differences_block_memory_fused() -> anyhow::Result<()> {
             shrink,
             temperature: 0.5,
             backend: Backend::FusedCpu,
+            ..Default::default()
         };
         let mem = BlockMemory::new(c, hh, ww, &cfg, vb)?;
         let bank = vm.data().lock().unwrap().get("bank").unwrap().clone();

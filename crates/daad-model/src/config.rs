@@ -92,6 +92,58 @@ impl LossWeights {
     pub const PAPER: LossWeights = LossWeights { rec: 50.0, adv: 0.5, ali: 0.5 };
 }
 
+/// How a squared difference is reduced to one number per image (L_rec, L_ali, R and L).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum LossReduction {
+    /// **(choice, default)** the mean of the squared differences over all elements: keeps the
+    /// loss independent of the image size, so one learning rate fits every preset.
+    #[default]
+    Mean,
+    /// The paper's distance ||a - b||_2 per image (eq. 4, 6): the square root of the sum of
+    /// squares; training losses average it over the batch.
+    L2,
+}
+
+impl LossReduction {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossReduction::Mean => "mean",
+            LossReduction::L2 => "l2",
+        }
+    }
+}
+
+/// How the division rate r of the config becomes a rate at each scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum DivisionRule {
+    /// **(default)** r x r blocks at every scale, whatever the image size (the paper's relative
+    /// grid), clamped to one-pixel blocks where a map is smaller than r.
+    #[default]
+    PaperGrid,
+    /// Keep the paper's block sides in feature pixels (at 256 px with rate r: 128/r, 64/r,
+    /// 32/r, 16/r, i.e. 16/8/4/2 px for r = 8) at any image size; a map smaller than its block
+    /// is one block. On small images this keeps f3 and f4 from becoming per-pixel memory.
+    PaperBlocks,
+}
+
+impl DivisionRule {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DivisionRule::PaperGrid => "paper-grid",
+            DivisionRule::PaperBlocks => "paper-blocks",
+        }
+    }
+}
+
+/// The paper's image side, from which [`DivisionRule::PaperBlocks`] takes its block sizes.
+pub const PAPER_IMAGE_SIZE: usize = 256;
+
 /// Everything needed to rebuild a model exactly (stored in a run's `config.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -115,6 +167,12 @@ pub struct ModelConfig {
     pub losses: LossWeights,
     /// Score weight g in A = g R + (1 - g) L (paper: 0.9; 1 = R only, 0 = L only).
     pub gamma: f64,
+    /// Reduction of L_rec, L_ali, R and L (absent in older configs: mean, as they were trained).
+    #[serde(default)]
+    pub loss_reduction: LossReduction,
+    /// How the division rate applies per scale (absent in older configs: the paper's grid).
+    #[serde(default)]
+    pub division_rule: DivisionRule,
 }
 
 impl ModelConfig {
@@ -146,6 +204,8 @@ impl ModelConfig {
             discriminator,
             losses,
             gamma,
+            loss_reduction: LossReduction::Mean,
+            division_rule: DivisionRule::PaperGrid,
         }
     }
 
@@ -166,13 +226,53 @@ impl ModelConfig {
         [s / 2, s / 4, s / 8, s / 16]
     }
 
-    /// Division rates used at scale `l` (0-based): the configured rates clamped to the feature map
-    /// (choice, DESIGN.md "Small images"): a map smaller than the rate gets one-pixel blocks.
+    /// Division rates used at scale `l` (0-based), by [`ModelConfig::division_rule`]. Paper
+    /// grid: the configured rates clamped to the feature map (choice, DESIGN.md "Small images"):
+    /// a map smaller than the rate gets one-pixel blocks. Paper blocks: as many blocks as the
+    /// paper's block side fits into the map (at least one; a divisor of the side).
     pub fn scale_rates(&self, l: usize) -> Rates {
         let side = self.feature_sizes()[l];
         let ch = self.channels()[l];
         let r = self.memory.rates;
-        Rates { h: r.h.min(side), w: r.w.min(side), c: r.c.min(ch) }
+        let spatial = |rate: usize| match self.division_rule {
+            DivisionRule::PaperGrid => rate.min(side),
+            DivisionRule::PaperBlocks => {
+                let paper_side = PAPER_IMAGE_SIZE >> (l + 1);
+                let block = (paper_side / rate.max(1)).max(1);
+                let want = (side / block).max(1);
+                // The largest divisor of the side not above the wanted count.
+                (1..=want).rev().find(|k| side % k == 0).unwrap_or(1)
+            }
+        };
+        Rates { h: spatial(r.h), w: spatial(r.w), c: r.c.min(ch) }
+    }
+
+    /// Block side in feature pixels at each scale with memory (`None` where a scale has none).
+    pub fn block_sizes(&self) -> [Option<usize>; 4] {
+        let sides = self.feature_sizes();
+        std::array::from_fn(|l| self.memory_scales[l].then(|| sides[l] / self.scale_rates(l).h))
+    }
+
+    /// One line for a training banner: `blocks f1 4 px (r 8), f2 2 px (r 8), ... (paper-grid)`.
+    pub fn describe_blocks(&self) -> String {
+        let sides = self.feature_sizes();
+        let parts: Vec<String> = (0..4)
+            .filter(|&l| self.memory_scales[l])
+            .map(|l| {
+                let r = self.scale_rates(l);
+                format!("f{} {} px (r {})", l + 1, sides[l] / r.h, r.h)
+            })
+            .collect();
+        if parts.is_empty() {
+            return "no memory".into();
+        }
+        format!(
+            "memory blocks {} ({}, {} similarity, temperature {})",
+            parts.join(", "),
+            self.division_rule.name(),
+            self.memory.similarity.name(),
+            self.memory.temperature
+        )
     }
 
     /// Checks sizes and wiring; errors say what to change.
@@ -240,9 +340,44 @@ mod tests {
         for v in Variant::ALL {
             ModelConfig::for_variant(v, 64).validate().unwrap();
         }
+        assert_eq!(small.block_sizes(), [Some(2), Some(1), Some(1), Some(1)]);
         assert!(matches!(
             ModelConfig::for_variant(Variant::Ae, 40).validate(),
             Err(Error::ImageSize(40))
         ));
+    }
+
+    #[test]
+    fn paper_blocks_keep_the_paper_block_sides() {
+        let mut m = ModelConfig::for_variant(Variant::Daad, 256);
+        m.division_rule = DivisionRule::PaperBlocks;
+        assert_eq!(m.block_sizes(), [Some(16), Some(8), Some(4), Some(2)]);
+        m.image_size = 64;
+        // Maps 32/16/8/4 with blocks 16/8/4/2: two blocks a side everywhere.
+        assert_eq!(m.block_sizes(), [Some(16), Some(8), Some(4), Some(2)]);
+        assert_eq!(m.scale_rates(3), Rates { h: 2, w: 2, c: 1 });
+        m.image_size = 32;
+        // Maps 16/8/4/2: each is one block of the whole map.
+        assert_eq!(m.block_sizes(), [Some(16), Some(8), Some(4), Some(2)]);
+        assert_eq!(m.scale_rates(0), Rates { h: 1, w: 1, c: 1 });
+        m.image_size = 48;
+        // Maps 24/12/6/3, blocks 16/8/4/2: one block (24/16 rounds down to 1) per side.
+        assert_eq!(m.scale_rates(0).h, 1);
+        m.division_rule = DivisionRule::PaperGrid;
+        m.image_size = 64;
+        assert_eq!(m.block_sizes(), [Some(4), Some(2), Some(1), Some(1)]);
+        assert!(m.describe_blocks().contains("f4 1 px (r 4)"), "{}", m.describe_blocks());
+    }
+
+    #[test]
+    fn older_configs_load_with_the_defaults() {
+        let m = ModelConfig::for_variant(Variant::Daad, 64);
+        let mut v = serde_json::to_value(&m).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("loss_reduction");
+        o.remove("division_rule");
+        let back: ModelConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(serde_json::to_value(DivisionRule::PaperBlocks).unwrap(), "paper-blocks");
     }
 }

@@ -8,7 +8,7 @@ use daad_nn::{
     Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig,
 };
 
-use crate::{Error, ModelConfig, Result};
+use crate::{DivisionRule, Error, ModelConfig, Result};
 
 /// BatchNorm settings of PyTorch (the paper's framework): eps 1e-5, momentum 0.1.
 /// (`pub`: the ONNX export folds BatchNorm with the same eps.)
@@ -71,7 +71,7 @@ impl Generator {
                 continue;
             }
             let rates = cfg.scale_rates(l);
-            if rates != cfg.memory.rates {
+            if rates != cfg.memory.rates && cfg.division_rule == DivisionRule::PaperGrid {
                 tracing::warn!(
                     "f{} is {}x{}x{}, smaller than the division rates {:?}: clamped to {:?} (one-pixel blocks)",
                     l + 1,
@@ -94,6 +94,10 @@ impl Generator {
             .map_err(|source| Error::Memory { scale: l + 1, source })?;
             memory.push(Some(mem));
         }
+        if cfg.memory_scales.iter().any(|&m| m) {
+            // At debug: models are also built to test and predict; the training banner prints it.
+            tracing::debug!("{}", cfg.describe_blocks());
+        }
         let mut dec = Vec::with_capacity(4);
         for l in 0..4 {
             // dec{l+1} maps the scale-(l+1) decoder input to the side of scale l.
@@ -114,6 +118,15 @@ impl Generator {
 
     /// x (B, C, S, S) in [-1, 1] -> x_hat (B, C, S, S) in (-1, 1); `train` picks BatchNorm's mode.
     pub fn forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.forward_with_weights(x, train)?.0)
+    }
+
+    /// [`Generator::forward`] plus each scale's addressing weights (`None` without memory).
+    pub fn forward_with_weights(
+        &self,
+        x: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<(Tensor, [Option<Tensor>; 4])> {
         // Encoder: f1..f4 at S/2..S/16.
         let mut feats = Vec::with_capacity(4);
         let mut h = x.clone();
@@ -126,9 +139,14 @@ impl Generator {
             feats.push(h.clone());
         }
         // Memory on each connection (identity where a scale has none).
-        let through = |l: usize| -> candle_core::Result<Tensor> {
+        let mut weights: [Option<Tensor>; 4] = Default::default();
+        let mut through = |l: usize| -> candle_core::Result<Tensor> {
             match &self.memory[l] {
-                Some(m) => m.forward(&feats[l]),
+                Some(m) => {
+                    let (out, w) = m.forward_with_weights(&feats[l])?;
+                    weights[l] = Some(w);
+                    Ok(out)
+                }
                 None => Ok(feats[l].clone()),
             }
         };
@@ -145,6 +163,6 @@ impl Generator {
                 None => activation(&y, Activation::Tanh)?,
             };
         }
-        Ok(d)
+        Ok((d, weights))
     }
 }

@@ -26,7 +26,10 @@ mod model;
 mod output;
 pub mod score;
 
-pub use config::{LossWeights, ModelConfig, Variant};
+pub use config::{
+    DivisionRule, LossReduction, LossWeights, ModelConfig, Variant, PAPER_IMAGE_SIZE,
+};
+pub use daad_memory::{DiagnosticsAccumulator, MemoryDiagnostics, ScaleDiagnostics, Similarity};
 pub use discriminator::Discriminator;
 pub use error::{Error, Result};
 pub use generator::{Generator, BN_EPS, LEAKY};

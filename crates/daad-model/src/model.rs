@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::discriminator::Discriminator;
 use crate::generator::Generator;
 use crate::io::{load_safetensors, save_safetensors};
-use crate::score::{alignment_score, error_map, reconstruction_score};
+use crate::score::{error_map, per_image_distance};
 use crate::{AnomalyOutput, Error, ModelConfig, Result};
 
 /// Format tag written into model.safetensors' metadata.
@@ -126,6 +126,16 @@ impl DaadModel {
         self.generator.forward(x, train)
     }
 
+    /// [`DaadModel::reconstruct`] that also returns each scale's addressing weights (B*Q, N)
+    /// (`None` at scales without memory), for [`daad_memory::DiagnosticsAccumulator`].
+    pub fn reconstruct_with_weights(
+        &self,
+        x: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<(Tensor, [Option<Tensor>; 4])> {
+        self.generator.forward_with_weights(x, train)
+    }
+
     /// Discriminator on x: (logits (B,), f_D (B, C_D, 4, 4)); None without a discriminator.
     pub fn disc_features(
         &self,
@@ -140,13 +150,14 @@ impl DaadModel {
     pub fn infer(&self, x: &Tensor) -> Result<AnomalyOutput> {
         let x = x.detach();
         let x_hat = self.reconstruct(&x, false)?.detach();
-        let r = reconstruction_score(&x, &x_hat)?;
+        let reduction = self.cfg.loss_reduction;
+        let r = per_image_distance(&x, &x_hat, reduction)?;
         let map = error_map(&x, &x_hat)?;
         let l = match &self.discriminator {
             Some(d) => {
                 let (_, fx) = d.forward(&x, false)?;
                 let (_, fxh) = d.forward(&x_hat, false)?;
-                Some(alignment_score(&fx.detach(), &fxh.detach())?)
+                Some(per_image_distance(&fx.detach(), &fxh.detach(), reduction)?)
             }
             None => None,
         };

@@ -44,4 +44,4 @@ pub use lock::{RunLock, LOCK_FILE};
 pub use progress::{EpochRecord, NoProgress, Progress, StartInfo, StepInfo};
 pub use run::{split_validation, train, TrainReport, TrainSpec};
 pub use run_dir::{resume_configs, Contents, Explicit, Prepared, Run, RunDir, Setting, WriteMode};
-pub use trainer::{NonFinite, StepLosses, Trainer};
+pub use trainer::{NonFinite, StepLosses, Trainer, WeightedLosses};

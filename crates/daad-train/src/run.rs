@@ -273,7 +273,8 @@ fn train_prepared(
     };
     train_cfg.validate()?;
 
-    let Loaded { train_images, val_images, data } = load_data(spec, &model_cfg, &train_cfg, device)?;
+    let Loaded { train_images, val_images, data } =
+        load_data(spec, &model_cfg, &train_cfg, device)?;
     let (n_train, n_val) = (data.n_train, data.n_val);
     let mut run_cfg = RunConfig {
         format_version: RUN_FORMAT_VERSION,
@@ -331,6 +332,11 @@ fn train_prepared(
         train_cfg.batch_size,
         train_cfg.lr,
         spec.out.display()
+    );
+    tracing::info!(
+        "{}, loss reduction {}",
+        model_cfg.describe_blocks(),
+        model_cfg.loss_reduction.name()
     );
 
     let mut last_good_epochs = state.epochs_done;
@@ -393,8 +399,10 @@ fn train_prepared(
             losses: acc.mean(),
             images_per_s: acc.images as f64 / acc.seconds.max(1e-9),
             seconds: acc.seconds,
+            weighted: Some(acc.mean().weighted(&model_cfg.losses)),
+            memory: trainer.take_memory_diagnostics(),
         };
-        tracing::debug!(?record, "epoch done");
+        record.log();
         progress.epoch(&record);
         state.history.push(record);
         state.epochs_done += 1;

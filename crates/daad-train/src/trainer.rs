@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use candle_core::{Tensor, Var};
 use candle_nn::Optimizer;
-use daad_model::DaadModel;
+use daad_model::{DaadModel, DiagnosticsAccumulator, LossWeights, ScaleDiagnostics};
 use daad_nn::{Adam, ParamsAdam};
 use serde::{Deserialize, Serialize};
 
-use crate::loss::{discriminator_loss, generator_adv_loss, mse};
+use crate::loss::{discriminator_loss, distance, generator_adv_loss};
 use crate::{Result, TrainConfig};
 
 /// The losses of one step (unweighted; `total` is the weighted generator loss).
@@ -27,6 +27,25 @@ pub struct StepLosses {
     pub total: f64,
 }
 
+/// The weighted terms of the generator loss (e.g. 50 L_rec, 0.5 L_adv, 0.5 L_ali): shows which
+/// term dominates under a loss reduction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WeightedLosses {
+    /// rec_w L_rec.
+    pub rec: f64,
+    /// adv_w L_adv.
+    pub adv: f64,
+    /// ali_w L_ali.
+    pub ali: f64,
+}
+
+impl StepLosses {
+    /// The weighted terms under `w`.
+    pub fn weighted(&self, w: &LossWeights) -> WeightedLosses {
+        WeightedLosses { rec: w.rec * self.rec, adv: w.adv * self.adv, ali: w.ali * self.ali }
+    }
+}
+
 /// A loss that is not finite, reported by [`Trainer::step`] before any parameter changes.
 #[derive(Clone, Copy, Debug)]
 pub struct NonFinite {
@@ -41,6 +60,8 @@ pub struct Trainer {
     model: DaadModel,
     opt_g: Adam,
     opt_d: Option<Adam>,
+    /// Addressing statistics of each scale's memory since the last [`Trainer::take_memory_diagnostics`].
+    memory: [Option<DiagnosticsAccumulator>; 4],
 }
 
 fn adam(vars: Vec<Var>, cfg: &TrainConfig) -> candle_core::Result<Adam> {
@@ -68,12 +89,31 @@ impl Trainer {
         } else {
             None
         };
-        Ok(Self { model, opt_g, opt_d })
+        let cfg = model.config();
+        let memory = std::array::from_fn(|l| {
+            cfg.memory_scales[l].then(|| DiagnosticsAccumulator::new(cfg.memory.n_items))
+        });
+        Ok(Self { model, opt_g, opt_d, memory })
     }
 
     /// The model being trained.
     pub fn model(&self) -> &DaadModel {
         &self.model
+    }
+
+    /// Each memory scale's addressing statistics over the steps since the last call (an epoch
+    /// when called at its end), then starts afresh.
+    pub fn take_memory_diagnostics(&mut self) -> Vec<ScaleDiagnostics> {
+        let mut out = Vec::new();
+        for (l, acc) in self.memory.iter_mut().enumerate() {
+            if let Some(acc) = acc {
+                if let Some(stats) = acc.finish() {
+                    out.push(ScaleDiagnostics { scale: l + 1, stats });
+                }
+                *acc = DiagnosticsAccumulator::new(acc.n_items());
+            }
+        }
+        out
     }
 
     /// Gives the model back.
@@ -85,8 +125,15 @@ impl Trainer {
     /// A non-finite loss returns `Ok(Err(..))` before the optimiser that would use it steps.
     pub fn step(&mut self, x: &Tensor) -> Result<std::result::Result<StepLosses, NonFinite>> {
         let w = self.model.config().losses;
-        let x_hat = self.model.reconstruct(x, true)?;
-        let rec = mse(&x_hat, x)?;
+        let reduction = self.model.config().loss_reduction;
+        let (x_hat, weights) = self.model.reconstruct_with_weights(x, true)?;
+        for (l, (acc, w)) in self.memory.iter_mut().zip(weights.iter()).enumerate() {
+            if let (Some(acc), Some(w)) = (acc.as_mut(), w) {
+                acc.update(w)
+                    .map_err(|source| daad_model::Error::Memory { scale: l + 1, source })?;
+            }
+        }
+        let rec = distance(&x_hat, x, reduction)?;
         let mut losses = StepLosses { rec: scalar(&rec)?, ..Default::default() };
         let mut total = (&rec * w.rec)?;
         if self.model.has_discriminator() && (w.adv > 0.0 || w.ali > 0.0) {
@@ -99,7 +146,7 @@ impl Trainer {
             }
             if w.ali > 0.0 {
                 let (_, f_real) = self.model.disc_features(x, true)?.expect("has discriminator");
-                let ali = mse(&f_fake, &f_real.detach())?;
+                let ali = distance(&f_fake, &f_real.detach(), reduction)?;
                 losses.ali = scalar(&ali)?;
                 total = (total + (ali * w.ali)?)?;
             }

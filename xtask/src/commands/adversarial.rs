@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use crate::experiment::{self, fmt_vs, mean, GridArgs};
+use crate::experiment::{self, fmt_summary, fmt_vs, mean, seed_summary, ComparisonRow, GridArgs};
 use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
@@ -75,9 +75,10 @@ fn mark(b: bool) -> &'static str {
 /// Table 5: one row per generator and setting, mean image AUROC over categories next to the paper's.
 pub fn table5(done: &[CellResult]) -> String {
     let mut out = String::from(
-        "Mean image AUROC, ours (paper, ours - paper)\n\n\
-         | generator | L_adv | L_ali | L(x) | R(x) | categories | image AUROC |\n|---|---|---|---|---|---|---|\n",
+        "Mean image AUROC, ours (paper, ours - paper); mean ± std over seeds (n = seeds)\n\n\
+         | generator | L_adv | L_ali | L(x) | R(x) | cells | image AUROC | over seeds |\n|---|---|---|---|---|---|---|---|\n",
     );
+    let mut rows: Vec<ComparisonRow> = Vec::new();
     for g in ["ae", "memae", "daad"] {
         for row in ROWS {
             let cells: Vec<&CellResult> = done
@@ -98,15 +99,51 @@ pub fn table5(done: &[CellResult]) -> String {
                 .flatten();
             let _ = writeln!(
                 out,
-                "| {g} | {} | {} | {} | {} | {} | {} |",
+                "| {g} | {} | {} | {} | {} | {} | {} | {} |",
                 mark(row[0]),
                 mark(row[1]),
                 mark(row[2]),
                 mark(row[3]),
                 cells.len(),
-                fmt_vs(mean(&values), paper_value)
+                fmt_vs(mean(&values), paper_value),
+                fmt_summary(seed_summary(&cells))
             );
+            if !(g == "ae" && row == ROWS[0]) {
+                let bits: String = row.iter().map(|b| if *b { '1' } else { '0' }).collect();
+                let g2 = g.to_string();
+                rows.push((
+                    format!("{g} {bits}"),
+                    Box::new(move |c: &Cell| c.variant == g2 && c.adversarial == Some(row)),
+                ));
+            }
         }
     }
+    out.push_str(&experiment::comparison_section(done, &rows, "ae 0001", &|c: &Cell| {
+        c.variant == "ae" && c.adversarial == Some(ROWS[0])
+    }));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table5_compares_each_row_with_plain_ae() {
+        let mut done = Vec::new();
+        for s in 0..2u64 {
+            for (g, row, v) in [("ae", ROWS[0], 0.5), ("daad", ROWS[4], 0.75)] {
+                let mut cell = Cell::new("cap", g);
+                cell.adversarial = Some(row);
+                cell.seed = Some(s);
+                done.push(CellResult { metrics: grid::test_metrics("cap", g, v), cell });
+            }
+        }
+        let t = table5(&done);
+        assert!(t.contains("| daad | x | x | x | x | 2 | 0.750 | 0.750 ± 0.000 (n=2) |"), "{t}");
+        assert!(
+            t.contains("| daad 1111 | +0.250 [+0.250, +0.250] (n=2) | daad 1111 beats ae 0001 |"),
+            "{t}"
+        );
+    }
 }

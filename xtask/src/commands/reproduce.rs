@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use daad::eval::{markdown_table, TableEntry};
 
-use crate::experiment::{self, fmt3, mean, GridArgs};
+use crate::experiment::{self, fmt3, fmt_summary, mean, seed_summary, ComparisonRow, GridArgs};
 use crate::grid::{self, Cell, CellResult};
 use crate::paper;
 
@@ -72,26 +72,73 @@ pub fn check_data(root: &Path, categories: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn lookup<'a>(done: &'a [CellResult], category: &str, variant: &str) -> Option<&'a CellResult> {
-    done.iter().find(|r| {
-        r.cell.category == category && r.cell.variant == variant && r.cell.division.is_none()
-    })
+/// The image AUROC of a (category, variant) of the main grid, averaged over its seeds.
+fn seed_mean(done: &[CellResult], category: &str, variant: &str) -> Option<f64> {
+    let v: Vec<f64> = done
+        .iter()
+        .filter(|r| {
+            r.cell.category == category
+                && r.cell.variant == variant
+                && r.cell.division.is_none()
+                && r.cell.adversarial.is_none()
+        })
+        .filter_map(CellResult::image_auroc)
+        .collect();
+    mean(&v)
 }
 
 /// Table 3: categories as rows (MVTec order), variants as columns (the paper's order), each
 /// "ours (paper, difference)", mean last: daad-eval's [`daad::eval::markdown_table`].
 pub fn table3(done: &[CellResult]) -> String {
-    let mut entries: Vec<TableEntry> = done
+    let main: Vec<&CellResult> =
+        done.iter().filter(|r| r.cell.division.is_none() && r.cell.adversarial.is_none()).collect();
+    let mut keys: Vec<(String, String)> =
+        main.iter().map(|r| (r.cell.category.clone(), r.cell.variant.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    // One entry per (category, variant): the mean over its seeds.
+    let mut entries: Vec<TableEntry> = keys
         .iter()
-        .filter(|r| r.cell.division.is_none() && r.cell.adversarial.is_none())
-        .filter_map(|r| Some(TableEntry::new(&r.cell.category, &r.cell.variant, r.image_auroc()?)))
+        .filter_map(|(c, v)| Some(TableEntry::new(c, v, seed_mean(done, c, v)?)))
         .collect();
     let order = |list: &[&str], x: &str| list.iter().position(|p| *p == x).unwrap_or(99);
     entries.sort_by_key(|e| {
         (order(&paper::CATEGORIES, &e.category), order(&paper::TABLE3_VARIANTS, &e.variant))
     });
     let paper = daad::eval::paper_table3();
-    format!("Image AUROC\n\n{}", markdown_table("category", &entries, Some(&paper)))
+    let mut out = format!(
+        "Image AUROC (mean over seeds where there are several)\n\n{}",
+        markdown_table("category", &entries, Some(&paper))
+    );
+    let mut variants: Vec<&str> = keys.iter().map(|(_, v)| v.as_str()).collect();
+    variants.sort_by_key(|v| {
+        (paper::TABLE3_VARIANTS.iter().position(|p| p == v).unwrap_or(99), v.to_string())
+    });
+    variants.dedup();
+    out.push_str(
+        "\nMean image AUROC over categories, ± std over seeds (n = seeds)\n\n| variant | image AUROC |\n|---|---|\n",
+    );
+    for v in &variants {
+        let cells: Vec<&CellResult> =
+            main.iter().copied().filter(|r| r.cell.variant == *v).collect();
+        let _ = writeln!(out, "| {v} | {} |", fmt_summary(seed_summary(&cells)));
+    }
+    let rows: Vec<ComparisonRow> = variants
+        .iter()
+        .filter(|v| **v != "ae")
+        .map(|v| {
+            let name = v.to_string();
+            let keep = name.clone();
+            let f: Box<dyn Fn(&Cell) -> bool> = Box::new(move |c: &Cell| {
+                c.variant == keep && c.division.is_none() && c.adversarial.is_none()
+            });
+            (name, f)
+        })
+        .collect();
+    out.push_str(&experiment::comparison_section(done, &rows, "ae", &|c: &Cell| {
+        c.variant == "ae" && c.division.is_none() && c.adversarial.is_none()
+    }));
+    out
 }
 
 /// Table 1 ("Ours" = DAAD+): one row per category, ours next to the paper's.
@@ -102,7 +149,7 @@ pub fn table1(done: &[CellResult]) -> String {
     let mut ours_all = Vec::new();
     let mut paper_all = Vec::new();
     for c in paper::CATEGORIES.iter() {
-        let Some(ours) = lookup(done, c, "daad+").and_then(CellResult::image_auroc) else {
+        let Some(ours) = seed_mean(done, c, "daad+") else {
             continue;
         };
         let Some(p) = paper::table1(c) else { continue };
@@ -110,15 +157,19 @@ pub fn table1(done: &[CellResult]) -> String {
         paper_all.push(p);
         let _ = writeln!(out, "| {c} | {ours:.3} | {p:.3} | {:+.3} |", ours - p);
     }
-    let others: Vec<&CellResult> = done
+    let mut others: Vec<&str> = done
         .iter()
         .filter(|r| {
             r.cell.variant == "daad+" && !paper::CATEGORIES.contains(&r.cell.category.as_str())
         })
+        .map(|r| r.cell.category.as_str())
         .collect();
-    for r in &others {
-        ours_all.extend(r.image_auroc());
-        let _ = writeln!(out, "| {} | {} | - | - |", r.cell.category, fmt3(r.image_auroc()));
+    others.sort();
+    others.dedup();
+    for c in &others {
+        let v = seed_mean(done, c, "daad+");
+        ours_all.extend(v);
+        let _ = writeln!(out, "| {c} | {} | - | - |", fmt3(v));
     }
     // The paper's mean is comparable only over the same (MVTec) categories.
     let paper_mean = match (others.is_empty(), paper_all.len()) {
@@ -159,5 +210,21 @@ mod tests {
         let done = [result("screw", "ae", 0.9), result("screw", "daad", 0.95)];
         let t = table3(&done);
         assert!(t.contains("| screw | 0.900 (0.956, -0.056) | 0.950 (1.000, -0.050) |"), "{t}");
+    }
+
+    #[test]
+    fn table3_averages_seeds_and_ends_with_the_paired_difference() {
+        let mut done = Vec::new();
+        for (s, (ae, daad)) in [(0.5, 0.75), (0.5, 0.875)].into_iter().enumerate() {
+            for (v, a) in [("ae", ae), ("daad", daad)] {
+                let mut r = result("screw", v, a);
+                r.cell.seed = Some(s as u64);
+                done.push(r);
+            }
+        }
+        let t = table3(&done);
+        assert!(t.contains("| screw | 0.500 (0.956, -0.456) | 0.812 (1.000, -0.188) |"), "{t}");
+        assert!(t.contains("| daad | 0.812 ± 0.088 (n=2) |"), "{t}");
+        assert!(t.contains("| daad | +0.312 [+0.250, +0.375] (n=2) | daad beats ae |"), "{t}");
     }
 }

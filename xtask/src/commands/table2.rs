@@ -14,7 +14,9 @@ use rayon::prelude::*;
 
 use daad_cli::TrainArgs;
 
-use crate::experiment::{self, fmt3, fmt_vs, mean, GridSettings, ResultsArgs};
+use crate::experiment::{
+    self, fmt3, fmt_summary, fmt_vs, mean, seed_summary, GridSettings, ResultsArgs,
+};
 use crate::grid::{self, Cell};
 use crate::paper;
 
@@ -103,30 +105,44 @@ pub fn run(args: Args) -> Result<()> {
         )?;
     }
     let settings = GridSettings { data: root, results: results.clone(), train, heatmaps: 0 };
-    let cells: Vec<Cell> =
-        args.classes.iter().map(|k| Cell::new(&k.to_string(), &args.variant)).collect();
+    let cells: Vec<Cell> = args
+        .results
+        .seeds
+        .expand(args.classes.iter().map(|k| Cell::new(&k.to_string(), &args.variant)).collect());
     grid::write_atomic(
         &results.join("README.md"),
         experiment::provenance(&settings, &format!("daad: Table 2, one-class {name}")).as_bytes(),
     )?;
     if !args.results.collect {
-        experiment::run_cells(&args.results.mine(cells.clone()), &settings)?;
+        // `mine` repeats cells over --seeds; they already are.
+        let plain = ResultsArgs { seeds: Default::default(), ..args.results.clone() };
+        experiment::run_cells(&plain.mine(cells.clone()), &settings)?;
     }
     let mut done = grid::collect(&results)?;
     done.retain(|r| cells.iter().any(|c| c.name() == r.cell.name()));
     let mut table = format!(
-        "One-class {name}, {} image AUROC per normal class\n\n| class | image AUROC |\n|---|---|\n",
+        "One-class {name}, {} image AUROC per normal class (mean over seeds; ± std over seeds, n = seeds)\n\n| class | image AUROC | over seeds |\n|---|---|---|\n",
         args.variant
     );
     let mut values = Vec::new();
-    for r in &done {
-        values.push(r.image_auroc().unwrap_or(f64::NAN));
-        let _ = writeln!(table, "| {} | {} |", r.cell.category, fmt3(r.image_auroc()));
+    for k in &args.classes {
+        let class: Vec<&grid::CellResult> =
+            done.iter().filter(|r| r.cell.category == k.to_string()).collect();
+        let v: Vec<f64> = class.iter().filter_map(|r| r.image_auroc()).collect();
+        values.push(mean(&v).unwrap_or(f64::NAN));
+        let _ =
+            writeln!(table, "| {k} | {} | {} |", fmt3(mean(&v)), fmt_summary(seed_summary(&class)));
     }
     let paper_value = (args.classes.len() == 10)
         .then(|| paper::TABLE2.iter().find(|(d, _)| *d == name).map(|(_, v)| *v))
         .flatten();
-    let _ = writeln!(table, "| **mean** | {} |", fmt_vs(mean(&values), paper_value));
+    let all: Vec<&grid::CellResult> = done.iter().collect();
+    let _ = writeln!(
+        table,
+        "| **mean** | {} | {} |",
+        fmt_vs(mean(&values), paper_value),
+        fmt_summary(seed_summary(&all))
+    );
     grid::write_atomic(&results.join("table2.md"), table.as_bytes())?;
     experiment::write_summary_csv(&results, &done)?;
     println!("{table}");
