@@ -64,4 +64,5 @@ pub use roc::{roc_curve, RocCurve};
 pub use scoring::{
     fuse, quantile, quantile_threshold, verdict, Calibration, CalibrationSource, MinMax, Scaling,
     ScalingMode, ScoreKind, ScoreScaling, Verdict, DEFAULT_GAMMA, DEFAULT_THRESHOLD_QUANTILE,
+    MIN_HOLDOUT_IMAGES,
 };
