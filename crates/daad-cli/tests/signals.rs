@@ -239,7 +239,7 @@ fn up_front_checks_and_per_image_failures() -> Result<()> {
     std::fs::remove_dir_all(data.join(CATEGORY).join("test"))?;
     std::fs::remove_dir_all(data.join(CATEGORY).join("ground_truth"))?;
     let huge = tmp.path().join("huge");
-    let o = run(&mut train_cmd(&data, &huge, &["--image-size", "4096", "--batch", "8"]))?;
+    let o = run(&mut train_cmd(&data, &huge, &["--image-size", "4096"]))?;
     let t = text(&o);
     ensure!(o.status.code() == Some(1), "{:?}: {t}", o.status);
     ensure!(t.contains("GiB") && t.contains("4096"), "{t}");
