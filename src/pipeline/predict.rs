@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use daad_data::mvtec;
-use daad_train::preflight::preflight_score;
-use rayon::prelude::*;
 use daad_eval::{verdict, AnomalyMap, HeatmapOptions, Verdict};
+use daad_train::preflight::preflight_score;
 use image::{ImageBuffer, Luma};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::files::{create_dir, safe_stem};
@@ -174,12 +174,9 @@ pub fn predict(
         })
         .collect();
     let ok: Vec<&Tensor> = loaded.iter().filter_map(|r| r.as_ref().ok().map(|(_, x)| x)).collect();
-    let mut scored = if ok.is_empty() {
-        Vec::new()
-    } else {
-        detector.score(&Tensor::stack(&ok, 0)?, false)?
-    }
-    .into_iter();
+    let mut scored =
+        if ok.is_empty() { Vec::new() } else { detector.score(&Tensor::stack(&ok, 0)?, false)? }
+            .into_iter();
     if !ok.is_empty() {
         create_dir(out)?;
     }
@@ -248,10 +245,8 @@ mod tests {
             std::fs::write(d.join(f), b"x").unwrap();
         }
         let got = expand_inputs(&[d.to_path_buf(), d.join("single.png")]).unwrap();
-        let want: Vec<PathBuf> = ["a.JPG", "b.png", "sub/c.png", "single.png"]
-            .iter()
-            .map(|f| d.join(f))
-            .collect();
+        let want: Vec<PathBuf> =
+            ["a.JPG", "b.png", "sub/c.png", "single.png"].iter().map(|f| d.join(f)).collect();
         assert_eq!(got, want);
         assert!(expand_inputs(&[d.join("sub/deeper/..").join("deeper")]).is_ok());
         std::fs::create_dir(d.join("empty")).unwrap();

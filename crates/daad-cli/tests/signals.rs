@@ -32,15 +32,18 @@ fn text(o: &Output) -> String {
 
 /// A tiny synthetic dataset: `n_train` good 32 px images of one category.
 fn synth(root: &Path, n_train: usize) -> Result<()> {
-    let o = run(daad().args(["synth", "--categories", CATEGORY, "--size", "32"]).args([
-        "--n-train",
-        &n_train.to_string(),
-        "--n-test-good",
-        "2",
-        "--n-test-defect",
-        "4",
-        "--out",
-    ]).arg(root))?;
+    let o = run(daad()
+        .args(["synth", "--categories", CATEGORY, "--size", "32"])
+        .args([
+            "--n-train",
+            &n_train.to_string(),
+            "--n-test-good",
+            "2",
+            "--n-test-defect",
+            "4",
+            "--out",
+        ])
+        .arg(root))?;
     ensure!(o.status.success(), "synth failed: {}", text(&o));
     Ok(())
 }
@@ -208,9 +211,18 @@ fn small_data_never_judges_training_images_anomalous() -> Result<()> {
     let o = run(&mut train_cmd(&data, &out, &["--epochs", "2"]))?;
     ensure!(o.status.success(), "{}", text(&o));
     let t = text(&o);
-    ensure!(t.contains("warning") && t.contains("threshold none"), "no weak-threshold warning: {t}");
+    ensure!(
+        t.contains("warning") && t.contains("threshold none"),
+        "no weak-threshold warning: {t}"
+    );
     let good = data.join(CATEGORY).join("train/good");
-    let o = run(daad().arg("predict").arg("--run").arg(&out).arg("--out").arg(tmp.path().join("p")).arg(&good))?;
+    let o = run(daad()
+        .arg("predict")
+        .arg("--run")
+        .arg(&out)
+        .arg("--out")
+        .arg(tmp.path().join("p"))
+        .arg(&good))?;
     ensure!(o.status.success(), "{}", text(&o));
     let lines: Vec<Value> = String::from_utf8(o.stdout)?
         .lines()

@@ -533,12 +533,12 @@ mod tests {
         assert_eq!(c.verdict(c.score(0.5, None).unwrap()), Verdict::Unknown);
         assert!(c.score(0.7, None).unwrap() > c.score(0.6, None).unwrap());
         let four: Vec<f64> = (0..MIN_HOLDOUT_IMAGES - 1).map(|i| i as f64).collect();
-        let c = Calibration::fit(&four, None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout)
-            .unwrap();
+        let c =
+            Calibration::fit(&four, None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout).unwrap();
         assert_eq!(c.threshold, None);
         let five: Vec<f64> = (0..MIN_HOLDOUT_IMAGES).map(|i| i as f64).collect();
-        let c = Calibration::fit(&five, None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout)
-            .unwrap();
+        let c =
+            Calibration::fit(&five, None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout).unwrap();
         assert!(c.threshold.is_some());
     }
 
@@ -555,5 +555,4 @@ mod tests {
             }
         }
     }
-
 }

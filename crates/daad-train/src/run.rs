@@ -286,7 +286,8 @@ fn train_prepared(
     };
     train_cfg.validate()?;
 
-    let Loaded { train_images, val_images, data } = load_data(spec, &model_cfg, &train_cfg, device)?;
+    let Loaded { train_images, val_images, data } =
+        load_data(spec, &model_cfg, &train_cfg, device)?;
     let (n_train, n_val) = (data.n_train, data.n_val);
     let mut run_cfg = RunConfig {
         format_version: RUN_FORMAT_VERSION,

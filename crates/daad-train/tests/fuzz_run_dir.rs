@@ -61,11 +61,22 @@ fn copy_tree(from: &Path, to: &Path) {
 /// One mutation of a file's bytes.
 #[derive(Clone, Debug)]
 enum Mutation {
-    Flip { at: usize, bit: u8 },
-    Truncate { keep: usize },
-    Insert { at: usize, bytes: Vec<u8> },
+    Flip {
+        at: usize,
+        bit: u8,
+    },
+    Truncate {
+        keep: usize,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
     /// Overwrites 8 bytes (e.g. safetensors' header length) with a chosen value.
-    Length { at: usize, value: u64 },
+    Length {
+        at: usize,
+        value: u64,
+    },
     Empty,
 }
 

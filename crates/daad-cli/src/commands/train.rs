@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use daad_model::Variant;
 use daad_eval::{Calibration, CalibrationSource, MIN_HOLDOUT_IMAGES};
 use daad_model::ModelConfig;
+use daad_model::Variant;
 use daad_train::{resume_configs, Preset, RunDir, Setting, TrainConfig, TrainSpec};
 
 use crate::support::{progress::TrainBar, signal};
