@@ -458,9 +458,10 @@ mod tests {
         assert!((quantile(&[0.0, 10.0], 0.99).unwrap() - 9.9).abs() < 1e-12);
         let s = ScoreScaling::fit(&[1.0, 3.0], Some(&[10.0, 20.0]), 0.9).unwrap();
         assert_eq!(s.scores(&[1.0, 3.0], Some(&[10.0, 20.0])).unwrap(), vec![0.0, 1.0]);
-        let cal = Calibration::fit(&[1.0, 2.0, 3.0], None, 1.0, 0.99, CalibrationSource::Holdout)
-            .unwrap();
-        assert_eq!(cal.score(2.0, None).unwrap(), 0.5);
+        // Five held-out images (MIN_HOLDOUT_IMAGES): scaled i / 4, threshold at 0.99.
+        let r = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let cal = Calibration::fit(&r, None, 1.0, 0.99, CalibrationSource::Holdout).unwrap();
+        assert_eq!(cal.score(3.0, None).unwrap(), 0.5);
         assert!((cal.threshold.unwrap() - 0.99).abs() < 1e-12);
     }
 
@@ -470,7 +471,9 @@ mod tests {
         let cal = Calibration::fit(&[1.0], None, 1.0, 0.99, CalibrationSource::Train).unwrap();
         assert_eq!(cal.score(5.0, None).unwrap(), 4.0);
         assert!(cal.score(3.0, None).unwrap() < cal.score(5.0, None).unwrap());
-        assert_eq!(cal.threshold, Some(0.0));
+        // Issue 13: just above the training image's score (0), which is not anomalous.
+        assert!(cal.threshold.unwrap() > 0.0 && cal.threshold.unwrap() < 1e-300);
+        assert_eq!(cal.verdict(cal.score(1.0, None).unwrap()), Verdict::Normal);
     }
 
     #[test]
