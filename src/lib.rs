@@ -10,7 +10,9 @@
 //! ```no_run
 //! let device = daad::pipeline::default_device();
 //! let preds = daad::pipeline::predict("runs/cap".as_ref(), &["photo.png".into()], "out".as_ref(), None, &device)?;
-//! println!("{} -> {:?} ({:.3})", preds[0].path.display(), preds[0].verdict, preds[0].score);
+//! if let daad::pipeline::PredictOutcome::Scored(p) = &preds[0] {
+//!     println!("{} -> {:?} ({:.3})", p.path.display(), p.verdict, p.score);
+//! }
 //! # Ok::<(), daad::Error>(())
 //! ```
 #![warn(missing_docs)]

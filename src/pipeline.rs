@@ -17,7 +17,7 @@
 //! let report = pipeline::test(&test, &device, &mut |_, _| {})?;
 //! println!("{}", report.summary);
 //! let preds = pipeline::predict("runs/cap".as_ref(), &["photo.png".into()], "out".as_ref(), None, &device)?;
-//! println!("{:?}", preds[0].verdict);
+//! println!("{:?}", preds[0]);
 //! # Ok::<(), daad::Error>(())
 //! ```
 
@@ -29,4 +29,4 @@ pub use crate::detector::INFER_BATCH;
 pub use daad_eval::{Scaling, ScoreKind, Verdict};
 pub use evaluate::{test, TestOptions, TestReport, DEFAULT_MAX_HEATMAPS};
 pub use files::default_device;
-pub use predict::{predict, Prediction};
+pub use predict::{expand_inputs, predict, PredictFailure, PredictOutcome, Prediction};

@@ -141,6 +141,8 @@ pub fn test(
         });
     }
     let index = mvtec::index_category(&opts.data_root, &opts.category)?;
+    // Up front (issue 13): a read-only or full output, or images that cannot fit, fail here.
+    daad_train::preflight::preflight_score(&opts.out, &cfg.model, index.test.len(), device)?;
     let out = create_dir(&opts.out)?;
     let size = cfg.model.image_size;
     let pre = Preprocess::new(size);

@@ -130,8 +130,7 @@ pub fn metrics_path(results: &Path, cell: &Cell) -> PathBuf {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent folder")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    daad::model::io::write_atomic(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))
+    daad::data::io::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A finished cell: its definition and its metrics.json as written by `daad test`.

@@ -1,7 +1,8 @@
 //! daad-cli: the `daad` binary's commands and the command-line support that `cargo xtask`
 //! shares: [`TrainArgs`] (the one set of training flags, converted once into daad-train's
-//! configs), Ctrl-C handling ([`support::signal`]), logging ([`support::logging`]) and progress
-//! bars ([`support::progress`]). The `daad` library itself carries no clap, indicatif or ctrlc.
+//! configs), stop signals (SIGINT/SIGTERM/SIGHUP, [`support::signal`]), logging
+//! ([`support::logging`]) and progress bars ([`support::progress`]). The `daad` library itself
+//! carries no clap, indicatif or signal handling.
 #![warn(missing_docs)]
 
 pub mod commands;

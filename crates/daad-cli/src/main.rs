@@ -37,11 +37,14 @@ fn main() -> ExitCode {
         Command::Predict(args) => cli::predict::run(args),
         Command::Serve(args) => cli::serve::run(args),
     };
+    // A stop by a signal (training wrote its checkpoint and returned) still exits non-zero:
+    // 128 + the signal's number.
+    let stopped = support::signal::exit_status();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => stopped.map_or(ExitCode::SUCCESS, ExitCode::from),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", support::error_chain(&err));
+            stopped.map_or(ExitCode::FAILURE, ExitCode::from)
         }
     }
 }

@@ -108,15 +108,16 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
         &"ci",
     ])?;
     let t_train = t0.elapsed().as_secs_f64();
-    for f in [
-        "model.safetensors",
-        "config.json",
-        "state.json",
-        "optimizer.safetensors",
-        "train_log.jsonl",
-    ] {
+    // The published top-level copies, and the committed checkpoint (optimiser state included).
+    for f in ["model.safetensors", "config.json", "state.json", "train_log.jsonl"] {
         ensure!(run.join(f).is_file(), "run is missing {f}");
     }
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest"))?;
+    ensure!(
+        run.join("checkpoints").join(latest.trim()).join("optimizer.safetensors").is_file(),
+        "the committed checkpoint {} has no optimiser state",
+        latest.trim()
+    );
 
     // daad test: metrics.json with exactly the schema of DESIGN.md.
     let summary = daad_ok(&[
@@ -356,12 +357,15 @@ fn error_paths_with_a_trained_run(tmp: &Path, run: &Path, data: &Path) -> Result
     ])?;
     ensure!(e.contains("nosuch"), "{e}");
 
-    // A run without a stored threshold needs --threshold.
+    // A run without a stored threshold (fewer than 5 held-out images) scores with the verdict
+    // "unknown" (issue 13: no threshold rather than a made-up one); --threshold gives verdicts.
     let nothr = tmp.join("no-threshold");
     copy_run(run, &nothr)?;
     edit_config(&nothr, |v| v["calibration"]["threshold"] = Value::Null)?;
-    let e = daad_err(&[&"predict", &"--run", &nothr, &"--out", &tmp.join("q"), &good])?;
-    ensure!(e.contains("--threshold") && e.contains("no-threshold"), "{e}");
+    let out = daad_ok(&[&"predict", &"--run", &nothr, &"--out", &tmp.join("q"), &good])?;
+    let line: Value = serde_json::from_str(out.trim())?;
+    assert_eq!(line["verdict"], "unknown");
+    assert!(line["threshold"].is_null() && line["score"].is_f64(), "{line}");
     let out = daad_ok(&[
         &"predict",
         &"--run",

@@ -33,6 +33,7 @@ mod batch;
 pub mod cifar;
 pub mod download;
 mod error;
+pub mod io;
 pub mod mnist;
 pub mod mvtec;
 pub mod oneclass;

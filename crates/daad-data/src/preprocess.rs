@@ -304,13 +304,9 @@ impl Preprocess {
         let meta =
             std::collections::HashMap::from([("source".to_string(), source.display().to_string())]);
         let bytes = safetensors::serialize([("hwc", view)], Some(meta)).map_err(fmt)?;
-        // Write to a unique temporary name and rename, so a concurrent reader never sees half a file.
-        let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing cache entry", &tmp, e))?;
-        std::fs::rename(&tmp, entry).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io("renaming cache entry", entry, e)
-        })?;
+        // Atomic, so a concurrent reader never sees half a file.
+        crate::io::write_atomic(entry, &bytes)
+            .map_err(|e| Error::io("writing cache entry", entry, e))?;
         Ok(())
     }
 

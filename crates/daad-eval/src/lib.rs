@@ -65,6 +65,7 @@ pub use roc::{roc_curve, RocCurve};
 pub use scoring::{
     fuse, quantile, quantile_threshold, verdict, Calibration, CalibrationSource, MinMax, Scaling,
     ScalingMode, ScoreKind, ScoreScaling, Verdict, DEFAULT_GAMMA, DEFAULT_THRESHOLD_QUANTILE,
+    MIN_HOLDOUT_IMAGES,
 };
 pub use stats::{
     bootstrap_mean, paired_differences, paired_interval, summarize, Interval, Outcome, Summary,

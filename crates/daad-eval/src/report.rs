@@ -83,7 +83,8 @@ pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     }
-    Ok(daad_model::io::write_atomic(path, text.as_bytes())?)
+    daad_data::io::write_atomic(path, text.as_bytes())
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
 /// One row of the per-image scores CSV.

@@ -25,6 +25,12 @@ pub const DEFAULT_GAMMA: f64 = 0.9;
 /// The default quantile of held-out normal scores used as the verdict threshold **(choice)**.
 pub const DEFAULT_THRESHOLD_QUANTILE: f64 = 0.99;
 
+/// The fewest held-out images a verdict threshold is fitted on **(choice, issue 13)**: the
+/// 0.99 quantile of fewer normal scores is their maximum plus noise. Below it
+/// [`Calibration::fit`] sets no threshold (verdict [`Verdict::Unknown`]); training then fits the
+/// scaling on the held-out and training images together so that the range is not degenerate.
+pub const MIN_HOLDOUT_IMAGES: usize = 5;
+
 /// A linear map of `[min, max]` onto `[0, 1]`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MinMax {
@@ -305,7 +311,12 @@ pub struct Calibration {
 
 impl Calibration {
     /// Fits the scaling on normal images' raw scores (fused kind) and puts the threshold at
-    /// their `quantile` in the scaled score space.
+    /// their `quantile` in the scaled score space, with two small-data rules (issue 13):
+    /// - [`CalibrationSource::Holdout`] with fewer than [`MIN_HOLDOUT_IMAGES`] images: no
+    ///   threshold (verdict unknown) rather than one that is a single image's score;
+    /// - [`CalibrationSource::Train`]: the threshold is strictly above every calibration score,
+    ///   so no training image is judged anomalous by construction (a quantile below 1 would put
+    ///   the highest training images at or above it).
     pub fn fit(
         r: &[f64],
         l: Option<&[f64]>,
@@ -315,11 +326,19 @@ impl Calibration {
     ) -> Result<Self> {
         let scaling = ScoreScaling::fit(r, l, gamma)?;
         let scores = scaling.scores(r, l)?;
-        let threshold = self::quantile(&scores, quantile)?;
+        let q = self::quantile(&scores, quantile)?;
+        let threshold = match source {
+            CalibrationSource::Holdout if r.len() < MIN_HOLDOUT_IMAGES => None,
+            CalibrationSource::Holdout => Some(q),
+            CalibrationSource::Train => {
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                Some(if q > max { q } else { next_up(max) })
+            }
+        };
         Ok(Calibration {
             scaling,
             kind: ScoreKind::Fused,
-            threshold: Some(threshold),
+            threshold,
             quantile,
             source,
             n_images: r.len(),
@@ -357,6 +376,15 @@ impl Calibration {
     pub fn verdict(&self, score: f64) -> Verdict {
         verdict(score, self.threshold)
     }
+}
+
+/// The smallest f64 above a finite `x` (`f64::next_up`, stable only from Rust 1.86).
+fn next_up(x: f64) -> f64 {
+    if x == 0.0 {
+        return f64::from_bits(1);
+    }
+    let bits = x.to_bits();
+    f64::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
 }
 
 /// The verdict on `score` by `threshold` (`Unknown` without one).
@@ -430,9 +458,10 @@ mod tests {
         assert!((quantile(&[0.0, 10.0], 0.99).unwrap() - 9.9).abs() < 1e-12);
         let s = ScoreScaling::fit(&[1.0, 3.0], Some(&[10.0, 20.0]), 0.9).unwrap();
         assert_eq!(s.scores(&[1.0, 3.0], Some(&[10.0, 20.0])).unwrap(), vec![0.0, 1.0]);
-        let cal = Calibration::fit(&[1.0, 2.0, 3.0], None, 1.0, 0.99, CalibrationSource::Holdout)
-            .unwrap();
-        assert_eq!(cal.score(2.0, None).unwrap(), 0.5);
+        // Five held-out images (MIN_HOLDOUT_IMAGES): scaled i / 4, threshold at 0.99.
+        let r = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let cal = Calibration::fit(&r, None, 1.0, 0.99, CalibrationSource::Holdout).unwrap();
+        assert_eq!(cal.score(3.0, None).unwrap(), 0.5);
         assert!((cal.threshold.unwrap() - 0.99).abs() < 1e-12);
     }
 
@@ -442,7 +471,9 @@ mod tests {
         let cal = Calibration::fit(&[1.0], None, 1.0, 0.99, CalibrationSource::Train).unwrap();
         assert_eq!(cal.score(5.0, None).unwrap(), 4.0);
         assert!(cal.score(3.0, None).unwrap() < cal.score(5.0, None).unwrap());
-        assert_eq!(cal.threshold, Some(0.0));
+        // Issue 13: just above the training image's score (0), which is not anomalous.
+        assert!(cal.threshold.unwrap() > 0.0 && cal.threshold.unwrap() < 1e-300);
+        assert_eq!(cal.verdict(cal.score(1.0, None).unwrap()), Verdict::Normal);
     }
 
     #[test]
@@ -493,5 +524,38 @@ mod tests {
         assert_eq!(quantile(&v, 0.0).unwrap(), 1.0);
         assert_eq!(quantile(&v, 1.0).unwrap(), 4.0);
         assert!(quantile(&v, 1.5).is_err());
+    }
+
+    #[test]
+    fn few_held_out_images_give_no_threshold_and_no_zero_range() {
+        // One held-out image (14 good images at --val-fraction 0.1): no threshold, and the
+        // scores of other images are not all 0.
+        let c = Calibration::fit(&[0.5], None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout)
+            .unwrap();
+        assert_eq!(c.threshold, None);
+        assert_eq!(c.verdict(c.score(0.5, None).unwrap()), Verdict::Unknown);
+        assert!(c.score(0.7, None).unwrap() > c.score(0.6, None).unwrap());
+        let four: Vec<f64> = (0..MIN_HOLDOUT_IMAGES - 1).map(|i| i as f64).collect();
+        let c =
+            Calibration::fit(&four, None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout).unwrap();
+        assert_eq!(c.threshold, None);
+        let five: Vec<f64> = (0..MIN_HOLDOUT_IMAGES).map(|i| i as f64).collect();
+        let c =
+            Calibration::fit(&five, None, DEFAULT_GAMMA, 0.99, CalibrationSource::Holdout).unwrap();
+        assert!(c.threshold.is_some());
+    }
+
+    #[test]
+    fn no_training_image_is_anomalous_by_construction() {
+        for n in [1usize, 2, 8, 200] {
+            let r: Vec<f64> = (0..n).map(|i| 0.1 + 0.01 * i as f64).collect();
+            let l: Vec<f64> = (0..n).map(|i| 1.0 - 0.003 * i as f64).collect();
+            let c = Calibration::fit(&r, Some(&l), DEFAULT_GAMMA, 0.99, CalibrationSource::Train)
+                .unwrap();
+            for i in 0..n {
+                let s = c.score(r[i], Some(l[i])).unwrap();
+                assert_eq!(c.verdict(s), Verdict::Normal, "n {n}, image {i}: {s} vs {c:?}");
+            }
+        }
     }
 }

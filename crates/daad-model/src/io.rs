@@ -1,7 +1,8 @@
-//! Safetensors files with metadata, written atomically (tmp file + rename), read with checks.
+//! Safetensors files with metadata, written atomically (daad-data's `io::write_atomic`: tmp
+//! file, fsync, rename, fsync of the folder), read with checks.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
@@ -11,18 +12,9 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     Error::Io { path: path.to_path_buf(), source }
 }
 
-/// The temporary sibling a file is written to before the rename; the process id keeps two
-/// processes writing the same file (e.g. shards sharing a results folder) off each other's copy.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Writes `bytes` to `path` atomically: a crash leaves either the old or the new file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|e| io_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+/// Writes `bytes` to `path` atomically and durably (daad-data's one writer, with fsync).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    daad_data::io::write_atomic(path, bytes).map_err(|e| io_err(path, e))
 }
 
 /// Saves named tensors (any device, any dtype candle knows) with string metadata, atomically.

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use daad_eval::Calibration;
@@ -182,10 +182,10 @@ fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     })
 }
 
-/// Writes a JSON file atomically (not fsync'd: for files outside checkpoints).
+/// Writes a JSON file atomically and durably.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("config types serialise");
-    Ok(daad_model::io::write_atomic(path, text.as_bytes())?)
+    replace_durably(path, text.as_bytes())
 }
 
 /// A run JSON file read with its format version checked on the raw JSON before the full parse
@@ -362,37 +362,25 @@ pub(crate) fn is_injected(_e: &Error) -> bool {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).map_err(|e| io_err(path, e))?;
-    f.write_all(bytes).map_err(|e| io_err(path, e))?;
-    f.sync_all().map_err(|e| io_err(path, e))
+    daad_data::io::write_synced(path, bytes).map_err(|e| io_err(path, e))
 }
 
-/// fsyncs a folder so that renames inside it survive a power loss (a no-op where folders cannot
-/// be opened, e.g. Windows).
 fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    daad_data::io::sync_dir(dir).map_err(|e| io_err(dir, e))
 }
 
 fn tmp_name(name: &str) -> String {
     format!(".{name}.tmp-{}", std::process::id())
 }
 
-/// Whether a file name is a temporary of this crate's writers (`.NAME.tmp-PID`).
+/// Whether a file name is a temporary of the atomic writer (`.NAME.tmp-PID`).
 pub(crate) fn is_temp_name(name: &str) -> bool {
-    name.starts_with('.') && name.contains(".tmp-")
+    daad_data::io::is_temp_name(name)
 }
 
-/// Replaces `path` by `bytes` durably: temp file, fsync, rename, fsync of the folder.
+/// Replaces `path` by `bytes` durably (daad-data's one atomic writer).
 fn replace_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(tmp_name(&name));
-    write_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    daad_data::io::write_atomic(path, bytes).map_err(|e| io_err(path, e))
 }
 
 /// Publishes `src` as `dst` by rename: a hard link (no copy) where the file system has them.
@@ -582,8 +570,7 @@ impl Checkpointer {
             log.push_str(&serde_json::to_string(r).expect("records serialise"));
             log.push('\n');
         }
-        daad_model::io::write_atomic(&self.run.join(LOG_FILE), log.as_bytes())?;
-        sync_dir(&self.run)?;
+        replace_durably(&self.run.join(LOG_FILE), log.as_bytes())?;
         failpoint()?;
         // 8. keep the last `keep` (the committed one always among them)
         for (_, _, old) in list_checkpoints(&self.run).into_iter().skip(self.keep) {

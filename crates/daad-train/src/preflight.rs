@@ -241,6 +241,47 @@ pub fn preflight_train(
     Ok(Preflight { parameters, checkpoint_bytes, disk_available, memory, memory_available })
 }
 
+/// The checks before scoring `n_images` images with a trained model (`daad test`,
+/// `daad predict`): `out` writable (nothing created), disk for the PNGs written per image
+/// (at most a heatmap and a map of 3 x S x S bytes each, uncompressed), and host memory for the
+/// decoded images plus, on the CPU, the model and one inference batch of 8 images (activations
+/// without gradients: a quarter of [`estimate_memory`]'s training figure, rounded up).
+pub fn preflight_score(
+    out: &Path,
+    cfg: &ModelConfig,
+    n_images: usize,
+    device: &Device,
+) -> Result<MemoryEstimate> {
+    check_writable(out)?;
+    let train = estimate_memory(cfg, 8, n_images)?;
+    let memory = MemoryEstimate {
+        images: train.images,
+        model: train.model / 4,
+        activations: train.activations.div_ceil(4),
+    };
+    let host_need = if device.is_cpu() { memory.total() } else { memory.images };
+    if let Some(avail) = available_memory() {
+        if host_need > avail {
+            return Err(Error::InsufficientMemory {
+                needed: host_need,
+                available: avail,
+                detail: format!(
+                    "scoring {n_images} images at {} px: {}",
+                    cfg.image_size,
+                    memory.detail()
+                ),
+            });
+        }
+    }
+    let s = cfg.image_size as u64;
+    check_disk(
+        out,
+        n_images as u64 * 2 * 3 * s * s,
+        &format!("{n_images} images x 2 PNGs of at most 3 x {s} x {s} bytes"),
+    )?;
+    Ok(memory)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use daad_data::{Batcher, Preprocess};
-use daad_eval::{infer, Calibration, CalibrationSource, InferOptions};
+use daad_eval::{infer, Calibration, CalibrationSource, InferOptions, MIN_HOLDOUT_IMAGES};
 use daad_model::{DaadModel, ModelConfig};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -138,7 +138,7 @@ fn load_data(
     train_cfg: &TrainConfig,
     device: &Device,
 ) -> Result<Loaded> {
-    let index = daad_data::mvtec::index_category(&spec.data_root, &spec.category)?;
+    let index = daad_data::mvtec::index_train_only(&spec.data_root, &spec.category)?;
     let mut paths: Vec<PathBuf> = index.train.iter().map(|s| s.image.clone()).collect();
     paths.sort();
     if paths.len() < 2 {
@@ -181,6 +181,9 @@ fn load_data(
 }
 
 /// Calibration on normal images only: the held-out slice, or the training images at f = 0.
+/// With fewer than [`MIN_HOLDOUT_IMAGES`] held out (issue 13), the scaling is fitted on the
+/// held-out and training images together (a range over one image is zero) and no threshold is
+/// set: verdicts are "unknown" until the user holds out more images or passes a threshold.
 fn calibrate(
     model: &DaadModel,
     train_images: Tensor,
@@ -189,9 +192,16 @@ fn calibrate(
     train_cfg: &TrainConfig,
     device: &Device,
 ) -> Result<Calibration> {
-    let (cal_images, source) = match val_images {
-        Some(v) => (v, CalibrationSource::Holdout),
-        None => (train_images, CalibrationSource::Train),
+    let (cal_images, source, too_few) = match val_images {
+        Some(v) if v.dim(0)? < MIN_HOLDOUT_IMAGES => {
+            tracing::warn!(
+                "only {} held-out image(s), fewer than {MIN_HOLDOUT_IMAGES}: no verdict threshold; the score scaling uses the training images too",
+                v.dim(0)?
+            );
+            (Tensor::cat(&[&v, &train_images], 0)?, CalibrationSource::Train, true)
+        }
+        Some(v) => (v, CalibrationSource::Holdout, false),
+        None => (train_images, CalibrationSource::Train, false),
     };
     let raw = infer(
         model,
@@ -201,13 +211,16 @@ fn calibrate(
         InferOptions::default(),
         &mut |_, _| {},
     )?;
-    let cal = Calibration::fit(
+    let mut cal = Calibration::fit(
         &raw.r,
         raw.l.as_deref(),
         model_cfg.gamma,
         train_cfg.threshold_quantile,
         source,
     )?;
+    if too_few {
+        cal.threshold = None;
+    }
     tracing::info!(
         "calibration on {} {:?} images: R in [{:.5}, {:.5}], threshold {:?}",
         cal.n_images,

@@ -1,11 +1,18 @@
-//! `daad train`: flags ([`TrainArgs`]) -> [`daad_train::TrainSpec`], a progress bar, Ctrl-C ->
-//! checkpoint.
+//! `daad train`: flags ([`TrainArgs`]) -> [`daad_train::TrainSpec`], a progress bar, a stop
+//! signal (SIGINT/SIGTERM/SIGHUP) -> checkpoint and exit status 128 + signal.
+//!
+//! On `--resume`, settings not given are the run's own. Flags that may change on resume:
+//! `--epochs` (extends a finished run or shortens an unfinished one), `--lr` (an explicit
+//! override from the resumed step on), and `--checkpoint-every`. Every
+//! other flag given must equal the run's value; each conflict is listed in one error.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use daad_eval::{Calibration, CalibrationSource, MIN_HOLDOUT_IMAGES};
+use daad_model::ModelConfig;
 use daad_model::Variant;
-use daad_train::{Preset, Setting, TrainSpec};
+use daad_train::{resume_configs, Preset, RunDir, Setting, TrainConfig, TrainSpec};
 
 use crate::support::{progress::TrainBar, signal};
 use crate::TrainArgs;
@@ -64,20 +71,13 @@ pub fn build_spec(args: &Args) -> anyhow::Result<TrainSpec> {
 
 /// Runs `daad train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !args.data.is_dir() {
-        bail!(
-            "data folder {} does not exist: pass a dataset root in MVTec layout (e.g. from `daad synth --out ROOT`)",
-            args.data.display()
-        );
-    }
-    let category_dir = args.data.join(&args.category);
-    if !category_dir.is_dir() {
-        bail!("category folder {} does not exist: check --category", category_dir.display());
-    }
+    // The data folder is checked by daad-data's train-only index (it names a file given for a
+    // folder, and reads nothing but train/good).
     let spec = build_spec(&args).context("invalid `daad train` arguments")?;
-    let (m, t) = (&spec.model, &spec.train);
+    let (m, t) = effective_configs(&spec)?;
     println!(
-        "preset {}: variant {}, {} px, batch {}, {} epochs, lr {:e}, N {}, rates {}x{}x{}, losses rec {} adv {} ali {}, gamma {}, val-fraction {}, seed {}",
+        "{}preset {}: variant {}, {} px, batch {}, {} epochs, lr {:e}, N {}, rates {}x{}x{}, losses rec {} adv {} ali {}, gamma {}, val-fraction {}, seed {}",
+        if spec.resume { "resuming with " } else { "" },
         t.preset, m.variant, m.image_size, t.batch_size, t.epochs, t.lr, m.memory.n_items, m.memory.rates.h, m.memory.rates.w,
         m.memory.rates.c, m.losses.rec, m.losses.adv, m.losses.ali, m.gamma, t.val_fraction, t.seed
     );
@@ -95,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             report.global_step,
             report.run.display()
         );
+        // main exits with 128 + the signal's number.
         return Ok(());
     }
     let cfg = &report.config;
@@ -115,16 +116,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if let Some(c) = &report.calibration {
-        println!(
-            "calibration: {} {:?} images, R in [{:.5}, {:.5}], threshold {}",
-            c.n_images,
-            c.source,
-            c.scaling.r.min,
-            c.scaling.r.max,
-            c.threshold
-                .map(|t| format!("{t:.4} (q {})", c.quantile))
-                .unwrap_or_else(|| "none".into())
-        );
+        print_calibration(c);
     }
     Ok(())
+}
+
+/// The configuration the run will train with: on `--resume` the run's own with the explicit
+/// changes that are allowed (conflicts are an error listing each), else the flags.
+fn effective_configs(spec: &TrainSpec) -> anyhow::Result<(ModelConfig, TrainConfig)> {
+    if !spec.resume {
+        return Ok((spec.model.clone(), spec.train.clone()));
+    }
+    let run = RunDir::open(&spec.out)?;
+    Ok(resume_configs(&run, &spec.model, &spec.train, &spec.explicit)?)
+}
+
+/// The calibration line, with a warning when the threshold is weak or missing.
+fn print_calibration(c: &Calibration) {
+    let source = match c.source {
+        CalibrationSource::Holdout => "held-out",
+        CalibrationSource::Train => "training",
+    };
+    println!(
+        "calibration: {} {source} images, R in [{:.5}, {:.5}], threshold {}",
+        c.n_images,
+        c.scaling.r.min,
+        c.scaling.r.max,
+        c.threshold.map(|t| format!("{t:.4} (q {})", c.quantile)).unwrap_or_else(|| "none".into())
+    );
+    match (c.threshold, c.source) {
+        (None, _) => println!(
+            "warning: fewer than {MIN_HOLDOUT_IMAGES} held-out images, so no threshold was set: `daad predict` gives the verdict \"unknown\" (scores are still comparable); hold out more images (--val-fraction) or pass --threshold to predict"
+        ),
+        (Some(_), CalibrationSource::Train) => println!(
+            "warning: the threshold comes from the training images themselves (--val-fraction 0): it is optimistic, unseen normal images score higher; hold out at least {MIN_HOLDOUT_IMAGES} images for an honest one"
+        ),
+        (Some(_), CalibrationSource::Holdout) if c.n_images < 20 => println!(
+            "warning: the threshold rests on only {} held-out images: treat verdicts near it with care",
+            c.n_images
+        ),
+        _ => {}
+    }
 }

@@ -80,7 +80,11 @@ impl Progress for TrainBar {
             r.losses.disc,
             r.images_per_s
         );
-        if self.print_epochs {
+        if self.print_epochs && self.bar.is_hidden() {
+            // No terminal (a log file, Slurm, a parent process): indicatif prints nothing, so
+            // the epoch lines go to stderr directly.
+            eprintln!("{line}");
+        } else if self.print_epochs {
             self.bar.println(line);
         } else {
             tracing::debug!("{} {line}", self.label);
