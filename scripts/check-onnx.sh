@@ -21,9 +21,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${PKGS[*]}
 fi
 PY="$VENV/bin/python"
 
-cargo build -q --workspace --bin daad --example export --example reference
+cargo build -q --workspace --bin daad --example reference
 bin="${CARGO_TARGET_DIR:-target}/debug"
-daad="$bin/daad" export="$bin/examples/export" reference="$bin/examples/reference"
+daad="$bin/daad" reference="$bin/examples/reference"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -41,7 +41,7 @@ for v in ae ae-skip memae daad daad+; do
   run="$tmp/runs/$v"
   quiet "$daad" train --data "$tmp/data" --category cap --out "$run" --variant "$v" \
     --preset ci --epochs 1 --memory-size 20 --val-fraction 0.3
-  quiet "$export" "$run" "$tmp/$v.onnx" --outputs score,map,reconstruction
+  quiet "$daad" export --run "$run" --format onnx --out "$tmp/$v.onnx" --outputs score,map,reconstruction
   "$daad" predict --run "$run" --out "$tmp/pred-$v" "${images[@]}" > "$tmp/$v.predict.jsonl" 2> "$tmp/log" \
     || { cat "$tmp/log" >&2; exit 1; }
   "$reference" "$run" "${images[@]}" > "$tmp/$v.reference.jsonl"
@@ -56,7 +56,7 @@ if [ -n "${DAAD_ONNX_BENCH:-}" ]; then
   run="$tmp/runs/bench"
   quiet "$daad" train --data "$tmp/bench" --category cap --out "$run" --variant daad+ \
     --preset fast --image-size "$s" --epochs 1
-  quiet "$export" "$run" "$tmp/bench.onnx" --outputs score,map
+  quiet "$daad" export --run "$run" --format onnx --out "$tmp/bench.onnx" --outputs score,map
   bimgs=("$tmp"/bench/cap/test/*/*.png)
   t0=$(date +%s.%N)
   "$daad" predict --run "$run" --out "$tmp/pred-bench" "${bimgs[@]}" > "$tmp/bench.predict.jsonl" 2>/dev/null

@@ -1,4 +1,4 @@
-//! The `daad` command line: synth, train, test, predict, serve.
+//! The `daad` command line: synth, train, test, predict, serve, export.
 
 use std::process::ExitCode;
 
@@ -25,6 +25,8 @@ enum Command {
     Predict(cli::predict::Args),
     /// Score images over HTTP and show results in a web page.
     Serve(cli::serve::Args),
+    /// Export a trained run as one ONNX file (score, map, calibration in its metadata).
+    Export(cli::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Test(args) => cli::test::run(args),
         Command::Predict(args) => cli::predict::run(args),
         Command::Serve(args) => cli::serve::run(args),
+        Command::Export(args) => cli::export::run(args),
     };
     // A stop by a signal (training wrote its checkpoint and returned) still exits non-zero:
     // 128 + the signal's number.

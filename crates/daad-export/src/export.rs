@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use daad_model::{Calibration, DaadModel};
+use daad_eval::Calibration;
+use daad_model::DaadModel;
 use prost::Message;
 use tract_onnx::pb;
 
@@ -106,7 +107,7 @@ pub fn export_model(
     calibration: &Calibration,
     opts: &ExportOptions,
 ) -> Result<OnnxModel> {
-    let spec = run_info::score_spec(calibration, model.has_discriminator());
+    let spec = run_info::score_spec(calibration, model.has_discriminator())?;
     build(model, &spec, env!("CARGO_PKG_VERSION"), opts)
 }
 
@@ -229,10 +230,9 @@ fn metadata(
 ) -> Vec<(String, String)> {
     let cfg = model.config();
     let s = cfg.image_size;
-    let scale =
-        |sc: &run_info::Scale| serde_json::json!({"min": sc.min, "mul": sc.mul, "div": sc.div});
+    let scale = |sc: &run_info::Scale| serde_json::json!({"min": sc.min, "div": sc.div});
     let scaling = serde_json::json!({
-        "formula": "score = gamma * ((r - r.min) * r.mul / r.div) + (1 - gamma) * ((l - l.min) * l.mul / l.div); without l: the r term alone",
+        "formula": "r' = (r - r.min) / r.div, l' = (l - l.min) / l.div; score_kind fused: gamma * r' + (1 - gamma) * l' (r' alone without l); r: r'; l: l'",
         "r": scale(&spec.r),
         "l": spec.l.as_ref().map(scale),
         "gamma": spec.gamma,

@@ -9,7 +9,9 @@ use daad_model::{DaadModel, ModelConfig, BN_EPS, LEAKY};
 
 use crate::error::{Error, Result};
 use crate::graph::{Attr, Graph};
-use crate::run_info::{Scale, ScoreKind, ScoreSpec};
+use daad_eval::ScoreKind;
+
+use crate::run_info::{Scale, ScoreSpec};
 
 // The memory's own epsilons: cosine rows `x / sqrt(|x|^2 + NORM_EPS)`, MemAE's shrink epsilon.
 use daad_memory::reference::{NORM_EPS, SHRINK_EPS};
@@ -317,14 +319,10 @@ pub(crate) fn blur_operator(side: usize, cfg: &AnomalyMapConfig) -> Option<(f32,
     Some((sigma, a))
 }
 
-/// `((v - min) * mul) / div` of a raw score.
+/// `(v - min) / div` of a raw score (daad-eval's `MinMax::apply`).
 fn scale(g: &mut Graph, name: &str, v: &str, s: &Scale) -> String {
     let min = g.scalar(&format!("{name}.min"), s.min as f32);
-    let mut t = g.op("Sub", &format!("{name}.shifted"), &[v, &min], vec![]);
-    if s.mul != 1.0 {
-        let mul = g.scalar(&format!("{name}.mul"), s.mul as f32);
-        t = g.op("Mul", &format!("{name}.masked"), &[&t, &mul], vec![]);
-    }
+    let t = g.op("Sub", &format!("{name}.shifted"), &[v, &min], vec![]);
     let div = g.scalar(&format!("{name}.range"), s.div as f32);
     g.op("Div", name, &[&t, &div], vec![])
 }
@@ -344,7 +342,7 @@ pub(crate) struct Heads {
 }
 
 /// R, L, the score with the run's scaling, and the smoothed map (daad-model's `infer` +
-/// daad-model's `Calibration::fuse` + daad-eval's `AnomalyMap::postprocess` at model size).
+/// daad-eval's `Calibration::score` + daad-eval's `AnomalyMap::postprocess` at model size).
 pub(crate) fn heads(
     g: &mut Graph,
     w: &Weights,

@@ -5,9 +5,10 @@
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use daad_eval::{AnomalyMap, AnomalyMapConfig};
+use daad_eval::{Calibration, CalibrationSource};
 use daad_export::{export_model, Batch, ExportOptions, Outputs};
 use daad_memory::Shrink;
-use daad_model::{Calibration, CalibrationSource, DaadModel, ModelConfig, Variant};
+use daad_model::{DaadModel, ModelConfig, Variant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tract_onnx::prelude::*;
@@ -78,7 +79,7 @@ fn check(model: &DaadModel, opts: &ExportOptions, n: usize) -> Result<()> {
         model.config().gamma,
         0.99,
         CalibrationSource::Holdout,
-    );
+    )?;
     let onnx = export_model(model, &cal, opts)?;
     let meta: std::collections::HashMap<_, _> = onnx.info.metadata.iter().cloned().collect();
     assert_eq!(meta["daad.variant"], variant.name());
@@ -110,7 +111,7 @@ fn check(model: &DaadModel, opts: &ExportOptions, n: usize) -> Result<()> {
     let score = get("score")?;
     let r_onnx = get("r")?;
     for i in 0..n {
-        let want = cal.fuse(r[i], l.as_ref().map(|l| l[i]));
+        let want = cal.score(r[i], l.as_ref().map(|l| l[i]))?;
         assert!(
             (score[i] as f64 - want).abs() < 1e-4,
             "{variant}: score {i}: onnx {} daad {want}",

@@ -47,7 +47,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(f) = &a.token_file {
         opts.token = Some(daad_serve::read_token_file(f)?);
     } else if !a.addr.ip().is_loopback() {
-        tracing::warn!("listening on {} without --token-file: anyone who can reach it can use it", a.addr);
+        tracing::warn!(
+            "listening on {} without --token-file: anyone who can reach it can use it",
+            a.addr
+        );
     }
     if let (Some(d), Some(c)) = (&a.data, &a.category) {
         let items = daad_serve::dataset_items(d, c)?;
