@@ -93,10 +93,8 @@ impl ExportReport {
 pub fn export_onnx(run: &Path, out: &Path, opts: &ExportOptions) -> Result<ExportReport> {
     let info = run_info::open(run)?;
     let model = build(&info.model, &info.score, &info.trained_with, opts)?;
-    daad_model::io::write_atomic(out, &model.bytes).map_err(|e| match e {
-        daad_model::Error::Io { path, source } => Error::Io { path, source },
-        other => Error::Model(other),
-    })?;
+    daad_data::io::write_atomic(out, &model.bytes)
+        .map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
     tracing::info!("exported {} to {}", info.path.display(), out.display());
     Ok(ExportReport { path: out.to_path_buf(), bytes: model.bytes.len(), info: model.info })
 }

@@ -16,7 +16,8 @@ fn main() -> anyhow::Result<()> {
     let device = Device::Cpu;
     println!("| variant | parameters | inference ms / batch of {batch} at {size} px (median of {reps}) |");
     println!("|---|---|---|");
-    for variant in [Variant::Ae, Variant::AeSkip, Variant::MemAe, Variant::Daad, Variant::DaadPlus] {
+    for variant in [Variant::Ae, Variant::AeSkip, Variant::MemAe, Variant::Daad, Variant::DaadPlus]
+    {
         let cfg = ModelConfig::for_variant(variant, size);
         let model = DaadModel::new(&cfg, 0, &device)?;
         let params: usize = model.varmap().all_vars().iter().map(|v| v.elem_count()).sum();

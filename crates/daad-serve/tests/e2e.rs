@@ -167,12 +167,16 @@ fn page_in_chromium_gallery_slider_upload_and_static_report() -> Result<()> {
         None,
         &candle_core::Device::Cpu,
     )?;
+    let expected = match &expected[0] {
+        daad::pipeline::PredictOutcome::Scored(p) => p.score,
+        daad::pipeline::PredictOutcome::Failed(f) => anyhow::bail!("daad predict failed: {f:?}"),
+    };
     let path = image.to_str().context("utf-8 path")?;
     tab.find_element("#upload")?.set_input_files(&[path])?;
     let item = tab.wait_for_element_with_custom_timeout(".live-item", Duration::from_secs(30))?;
     let live: f64 = item.get_attribute_value("data-score")?.context("data-score")?.parse()?;
-    eprintln!("live upload score {live} vs daad predict {}", expected[0].score);
-    assert_eq!(live, expected[0].score, "the page's score differs from daad predict's");
+    eprintln!("live upload score {live} vs daad predict {expected}");
+    assert_eq!(live, expected, "the page's score differs from daad predict's");
     tab.wait_until_visible(".live-item img")?;
     screenshot(&tab, "live.png")?;
 

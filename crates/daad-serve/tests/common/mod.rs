@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use daad_serve::{ImageScore, ModelInfo, ScoreError, Scorer, ServeOptions, Server, Verdict};
+use daad_serve::{ImageScore, ModelInfo, ScoreError, Scorer, ServeOptions, Server};
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::Value;
 
@@ -218,18 +218,14 @@ pub fn tiny_run() -> &'static (PathBuf, PathBuf) {
             n_test_defect: 10,
         };
         daad::data::synth::generate(&data, &cfg).expect("synthetic data");
-        let mut opts = daad::pipeline::TrainOptions::new(
-            &data,
-            CATEGORY,
-            &run,
-            daad::train::Variant::Daad,
-            daad::train::Preset::Ci,
-        );
-        opts.epochs = Some(2);
-        opts.val_fraction = Some(0.25);
+        let (model, mut train) =
+            daad::train::preset_configs(daad::train::Preset::Ci, daad::train::Variant::Daad);
+        train.epochs = 2;
+        train.val_fraction = 0.25;
+        let spec = daad::train::TrainSpec::new(&data, CATEGORY, &run, model, train);
         let t = std::time::Instant::now();
-        daad::pipeline::train(
-            &opts,
+        daad::train::train(
+            &spec,
             &candle_core::Device::Cpu,
             &mut daad::train::NoProgress,
             &AtomicBool::new(false),
