@@ -171,6 +171,14 @@ impl DaadModel {
 
     /// Writes every variable (running stats included) to a safetensors file, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
+        let (tensors, meta) = self.weights_with_metadata();
+        save_safetensors(path, &tensors, meta)
+    }
+
+    /// Every weight by name and the safetensors metadata [`DaadModel::load`] checks (format,
+    /// version, variant, image size): what a weights file holds, for writers that add their own
+    /// metadata (a checkpoint adds its step).
+    pub fn weights_with_metadata(&self) -> (Vec<(String, Tensor)>, HashMap<String, String>) {
         let tensors: Vec<(String, Tensor)> = self
             .named_vars(|_| true)
             .into_iter()
@@ -182,7 +190,7 @@ impl DaadModel {
             ("variant".to_string(), self.cfg.variant.name().to_string()),
             ("image_size".to_string(), self.cfg.image_size.to_string()),
         ]);
-        save_safetensors(path, &tensors, meta)
+        (tensors, meta)
     }
 
     /// Loads weights saved by [`DaadModel::save`]; every mismatch (format, variant, missing or

@@ -24,7 +24,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use daad_eval::Calibration;
-use daad_model::{ModelConfig, WEIGHTS_FORMAT, WEIGHTS_FORMAT_VERSION};
+use daad_model::ModelConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -517,19 +517,8 @@ impl Checkpointer {
         let step = state.global_step.to_string();
 
         // 1. the model, with the step in its metadata (read by DaadModel::load like its own files)
-        let model = trainer.model();
-        let tensors: Vec<(String, candle_core::Tensor)> = model
-            .named_vars(|_| true)
-            .into_iter()
-            .map(|(n, v)| (n, v.as_tensor().clone()))
-            .collect();
-        let meta = HashMap::from([
-            ("format".to_string(), WEIGHTS_FORMAT.to_string()),
-            ("format_version".to_string(), WEIGHTS_FORMAT_VERSION.to_string()),
-            ("variant".to_string(), config.model.variant.name().to_string()),
-            ("image_size".to_string(), config.model.image_size.to_string()),
-            (STEP_KEY.to_string(), step.clone()),
-        ]);
+        let (tensors, mut meta) = trainer.model().weights_with_metadata();
+        meta.insert(STEP_KEY.to_string(), step.clone());
         write_synced(&tmp.join(MODEL_FILE), &serialize(&tmp.join(MODEL_FILE), &tensors, meta)?)?;
         failpoint()?;
         // 2. the optimiser
