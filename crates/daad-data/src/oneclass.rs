@@ -92,6 +92,28 @@ pub struct OneClassSet {
     pub test_classes: Vec<u8>,
 }
 
+/// The one-class protocol as indices: the training images of `class`, and each test image's
+/// label (`Normal` for `class`, `Anomalous` otherwise). Shared by [`one_class`] (tensors) and
+/// exporters that write the split as image files.
+pub fn one_class_split(
+    train: &RawImages,
+    test: &RawImages,
+    class: u8,
+) -> Result<(Vec<usize>, Vec<Label>)> {
+    let idx: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] == class).collect();
+    if idx.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "no training images of class {class}; classes are 0-9"
+        )));
+    }
+    let test_labels = test
+        .labels
+        .iter()
+        .map(|&l| if l == class { Label::Normal } else { Label::Anomalous })
+        .collect();
+    Ok((idx, test_labels))
+}
+
 /// Applies the one-class protocol to a train/test pair, resizing to `size x size`.
 pub fn one_class(
     train: &RawImages,
@@ -99,18 +121,8 @@ pub fn one_class(
     class: u8,
     size: usize,
 ) -> Result<OneClassSet> {
-    let idx: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] == class).collect();
-    if idx.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "no training images of class {class}; classes are 0-9"
-        )));
-    }
+    let (idx, test_labels) = one_class_split(train, test, class)?;
     let all: Vec<usize> = (0..test.len()).collect();
-    let test_labels = test
-        .labels
-        .iter()
-        .map(|&l| if l == class { Label::Normal } else { Label::Anomalous })
-        .collect();
     Ok(OneClassSet {
         class,
         train: train.to_tensor(&idx, size)?,

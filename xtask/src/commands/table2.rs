@@ -162,7 +162,7 @@ pub fn export_class(
     if marker.is_file() {
         return Ok(());
     }
-    let mut train_idx: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] == k).collect();
+    let (mut train_idx, test_labels) = daad::data::oneclass::one_class_split(train, test, k)?;
     if max_train > 0 {
         train_idx.truncate(max_train);
     }
@@ -175,7 +175,10 @@ pub fn export_class(
         .iter()
         .map(|&i| (i, train, dest.join("train/good").join(format!("{i:05}.png"))))
         .chain(test_idx.iter().map(|&i| {
-            let folder = if test.labels[i] == k { "test/good" } else { "test/other" };
+            let folder = match test_labels[i] {
+                daad::data::mvtec::Label::Normal => "test/good",
+                daad::data::mvtec::Label::Anomalous => "test/other",
+            };
             (i, test, dest.join(folder).join(format!("{i:05}.png")))
         }))
         .collect();
