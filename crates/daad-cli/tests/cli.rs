@@ -93,7 +93,20 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
     let run = tmp.path().join("run");
     let test_out = tmp.path().join("test");
     let t0 = std::time::Instant::now();
-    daad_ok(&[&"synth", &"--out", &data, &"--categories", &CATEGORY, &"--size", &SYNTH_SIZE])?;
+    // 12 good + 24 defect test images keep this test fast (the library default is 100 + 100).
+    daad_ok(&[
+        &"synth",
+        &"--out",
+        &data,
+        &"--categories",
+        &CATEGORY,
+        &"--size",
+        &SYNTH_SIZE,
+        &"--n-test-good",
+        &"12",
+        &"--n-test-defect",
+        &"24",
+    ])?;
     daad_ok(&[
         &"train",
         &"--data",
@@ -148,9 +161,12 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
         "aupro",
         "f1_max",
         "threshold",
+        "memory",
     ];
     want.sort_unstable();
     assert_eq!(keys, want);
+    // DAAD has a memory at every scale: one diagnostics entry per scale (issue 14).
+    assert_eq!(metrics["memory"].as_array().map(Vec::len), Some(4), "{}", metrics["memory"]);
     assert_eq!(metrics["variant"], "daad");
     assert_eq!(metrics["preset"], "ci");
     assert_eq!(metrics["image_size"], 32);
