@@ -92,15 +92,18 @@ fn stored_scaling_and_threshold_override() -> Result<()> {
     // Calibrate on the normal images only, as training does with its held-out slice.
     let normal_r: Vec<f64> = recs.iter().filter(|r| !r.anomalous).map(|r| r.r).collect();
     let cal = Calibration::fit(&normal_r, None, 0.9, 0.99, CalibrationSource::Holdout)?;
+    // Four normal images are fewer than MIN_HOLDOUT_IMAGES: no stored threshold (small-data rule).
+    assert_eq!(normal_r.len(), 4);
+    assert_eq!(cal.threshold, None);
     let cfg = EvalConfig {
         scaling: ScalingMode::Stored(cal.scaling.clone()),
-        threshold: cal.threshold,
+        threshold: Some(0.5),
         ..Default::default()
     };
     let mut ev = Evaluator::new(cfg);
     ev.extend(recs.clone())?;
     let e = ev.compute()?;
-    assert_eq!(e.threshold, cal.threshold);
+    assert_eq!(e.threshold, Some(0.5), "an explicit threshold overrides the F1-max one");
     for (rec, &s) in recs.iter().zip(&e.scores) {
         assert_eq!(s, cal.score(rec.r, None)?);
     }
