@@ -59,6 +59,10 @@ pub enum PredictOutcome {
     Failed(PredictFailure),
 }
 
+/// One input image decoded for scoring (its original size and the preprocessed tensor), or why
+/// it could not be read.
+type LoadedImage = std::result::Result<((u32, u32), Tensor), String>;
+
 /// The image files named by `inputs`: a file as it is, a folder's image files (PNG, JPEG) and
 /// those of its subfolders one level down, sorted per folder. A missing input is an error; a
 /// folder without images is one too (nothing would be scored).
@@ -165,7 +169,7 @@ pub fn predict(
     preflight_score(out, &detector.config().model, images.len(), device)?;
     let pre = detector.preprocess();
     // Each image on its own: one unreadable file does not fail the rest.
-    let loaded: Vec<std::result::Result<((u32, u32), Tensor), String>> = images
+    let loaded: Vec<LoadedImage> = images
         .par_iter()
         .map(|p| {
             let size = mvtec::image_size(p).map_err(|e| e.to_string())?;

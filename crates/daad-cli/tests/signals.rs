@@ -138,7 +138,7 @@ fn stop_and_resume(sig: i32, own_group_twice: bool) -> Result<()> {
     ensure!(code == 128 + sig, "exit status {code}, expected {}:\n{log}", 128 + sig);
     ensure!(log.contains("checkpoint"), "{log}");
     let done = state(&out)?["epochs_done"].as_u64().context("epochs_done")? as usize;
-    ensure!(done >= 1 && done < 500, "{done} epochs in the checkpoint");
+    ensure!((1..500).contains(&done), "{done} epochs in the checkpoint");
     let next = (done + 1).to_string();
     let o = run(&mut train_cmd(&data, &out, &["--resume", "--epochs", &next]))?;
     ensure!(o.status.success(), "resume failed: {}", text(&o));
