@@ -6,6 +6,7 @@
 # not the demo's (42), so the demo stays a check on data the sweep never saw.
 #
 #   scripts/preset-sweep.sh [STAGE ...]     # stages: base lr blocks epochs memory plus (default: all)
+#   SWEEP_CATEGORIES=grain,marble scripts/preset-sweep.sh epochs memory plus   # the cheaper stages
 #
 # Every setting writes results/sweep/<setting>/table.md (mean ± std over seeds per category,
 # the paired DAAD - AE difference with its bootstrap interval) and summary.csv (one row per
@@ -36,12 +37,13 @@ setting() {
         --seed "$DATA_SEED" --image-size 64 "$@"
 }
 
-# reuse_ae FROM TO: copy the finished AE cells of setting FROM into setting TO.
-reuse_ae() {
-    mkdir -p "$ROOT/$2/cells"
-    for c in "$ROOT/$1"/cells/*__ae__*; do
+# reuse VARIANT FROM TO: copy the finished cells of VARIANT in setting FROM into setting TO
+# (only where TO's flags leave that variant's training unchanged).
+reuse() {
+    mkdir -p "$ROOT/$3/cells"
+    for c in "$ROOT/$2"/cells/*__"$1"__*; do
         [ -f "$c/metrics.json" ] && [ ! -e "$ROOT/$2/cells/$(basename "$c")" ] &&
-            cp -a "$c" "$ROOT/$2/cells/"
+            cp -a "$c" "$ROOT/$3/cells/"
     done
     return 0
 }
@@ -49,18 +51,19 @@ reuse_ae() {
 stage_base() { setting base ae,daad --lr 1e-3 --epochs 20 --memory-size 100; }
 stage_lr() { setting lr1e-4 ae,daad --lr 1e-4 --epochs 20 --memory-size 100; }
 stage_blocks() {
-    reuse_ae base blocks
+    reuse ae base blocks
     setting blocks ae,daad --lr 1e-3 --epochs 20 --memory-size 100 --division-rule paper-blocks
-    reuse_ae lr1e-4 blocks-lr1e-4
+    reuse ae lr1e-4 blocks-lr1e-4
     setting blocks-lr1e-4 ae,daad --lr 1e-4 --epochs 20 --memory-size 100 --division-rule paper-blocks
 }
 stage_epochs() { setting e10 ae,daad --lr 1e-3 --epochs 10 --memory-size 100; }
 stage_memory() {
-    reuse_ae base n500
+    reuse ae base n500
     setting n500 ae,daad --lr 1e-3 --epochs 20 --memory-size 500
 }
 # DAAD+ against DAAD with the loss reduction as the paper writes it (L2 distance) and as a mean.
 stage_plus() {
+    reuse daad base plus-mean
     setting plus-mean daad,daad+ --lr 1e-3 --epochs 20 --memory-size 100 --loss-reduction mean
     setting plus-l2 daad,daad+ --lr 1e-3 --epochs 20 --memory-size 100 --loss-reduction l2
 }
