@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
-use common::{daad_err, daad_ok, synth, train};
+use common::{daad_err, daad_ok, synth, test_args, train};
 use serde_json::Value;
 
 /// The synthetic category and size of the end-to-end run, trained with the `ci` preset as it is
@@ -78,17 +78,7 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
     );
 
     // daad test: metrics.json with exactly the schema of DESIGN.md.
-    let summary = daad_ok(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &test_out,
-    ])?;
+    let summary = daad_ok(&test_args(&run, &data, &CATEGORY, &test_out, &[]))?;
     ensure!(summary.contains("image AUROC"), "summary: {summary}");
     let metrics: Value =
         serde_json::from_str(&std::fs::read_to_string(test_out.join("metrics.json"))?)?;
@@ -134,23 +124,13 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
 
     // Stored scaling (what a deployment sees) ranks the same raw scores.
     let stored = tmp.path().join("test-stored");
-    daad_ok(&[
-        &"test",
-        &"--run",
+    daad_ok(&test_args(
         &run,
-        &"--data",
         &data,
-        &"--category",
         &CATEGORY,
-        &"--out",
         &stored,
-        &"--scaling",
-        &"stored",
-        &"--heatmaps",
-        &"0",
-        &"--threshold",
-        &"0.5",
-    ])?;
+        &[&"--scaling", &"stored", &"--heatmaps", &"0", &"--threshold", &"0.5"],
+    ))?;
     let m2: Value = serde_json::from_str(&std::fs::read_to_string(stored.join("metrics.json"))?)?;
     ensure!(
         (m2["image_auroc"].as_f64().unwrap() - image_auroc).abs() < 1e-9,
@@ -169,19 +149,7 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
         }
     }
     let nm_out = tmp.path().join("test-nomask");
-    daad_ok(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &nomask,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &nm_out,
-        &"--heatmaps",
-        &"2",
-    ])?;
+    daad_ok(&test_args(&run, &nomask, &CATEGORY, &nm_out, &[&"--heatmaps", &"2"]))?;
     let m3: Value = serde_json::from_str(&std::fs::read_to_string(nm_out.join("metrics.json"))?)?;
     ensure!(m3["pixel_auroc"].is_null() && m3["aupro"].is_null(), "{m3}");
     ensure!(m3["image_auroc"].is_f64() && m3["n_test"] == 24, "{m3}");
@@ -255,17 +223,7 @@ fn error_paths_with_a_trained_run(tmp: &Path, run: &Path, data: &Path) -> Result
     let old = tmp.join("old-run");
     copy_run(run, &old)?;
     edit_config(&old, |v| v["format_version"] = 999.into())?;
-    let e = daad_err(&[
-        &"test",
-        &"--run",
-        &old,
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &tmp.join("x"),
-    ])?;
+    let e = daad_err(&test_args(&old, &data, &CATEGORY, &tmp.join("x"), &[]))?;
     ensure!(
         e.contains("format version 999") && e.contains("config.json") && e.contains("old-run"),
         "{e}"
@@ -289,33 +247,11 @@ fn error_paths_with_a_trained_run(tmp: &Path, run: &Path, data: &Path) -> Result
     ensure!(e.contains("nope.png"), "{e}");
 
     // L(x) needs a discriminator, which DAAD has not.
-    let e = daad_err(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--score",
-        &"l",
-        &"--out",
-        &tmp.join("z"),
-    ])?;
+    let e = daad_err(&test_args(&run, &data, &CATEGORY, &tmp.join("z"), &[&"--score", &"l"]))?;
     ensure!(e.contains("no discriminator") && e.contains("--score"), "{e}");
 
     // A missing category names the folder.
-    let e = daad_err(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &data,
-        &"--category",
-        &"nosuch",
-        &"--out",
-        &tmp.join("y"),
-    ])?;
+    let e = daad_err(&test_args(&run, &data, &"nosuch", &tmp.join("y"), &[]))?;
     ensure!(e.contains("nosuch"), "{e}");
 
     // A run without a stored threshold (fewer than 5 held-out images) scores with the verdict
@@ -360,9 +296,7 @@ fn a_failed_test_leaves_no_folder(tmp: &Path, run: &Path, data: &Path) -> Result
     std::fs::write(broken.join(CATEGORY).join("test/good/001.png"), &png[..60])?;
     let out = tmp.join("test-broken");
     let nested = out.join("sub");
-    let args: [&dyn AsRef<std::ffi::OsStr>; 9] =
-        [&"test", &"--run", &run, &"--data", &broken, &"--category", &CATEGORY, &"--out", &nested];
-    let e = daad_err(&args)?;
+    let e = daad_err(&test_args(&run, &broken, &CATEGORY, &nested, &[]))?;
     ensure!(!out.exists(), "a failed test left {}", out.display());
     let line = e.lines().find(|l| l.starts_with("error:")).context("no error line")?;
     ensure!(line.matches("001.png").count() == 1, "{line}");
@@ -373,9 +307,7 @@ fn a_failed_test_leaves_no_folder(tmp: &Path, run: &Path, data: &Path) -> Result
     // A folder that existed before stays, with what was in it.
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("mine.txt"), b"x")?;
-    let args: [&dyn AsRef<std::ffi::OsStr>; 9] =
-        [&"test", &"--run", &run, &"--data", &broken, &"--category", &CATEGORY, &"--out", &out];
-    daad_err(&args)?;
+    daad_err(&test_args(&run, &broken, &CATEGORY, &out, &[]))?;
     ensure!(out.join("mine.txt").is_file(), "a failed test removed a folder it did not create");
     Ok(())
 }
@@ -396,17 +328,7 @@ fn memory_advice_per_command(tmp: &Path, run: &Path, data: &Path) -> Result<()> 
     let t = refused(&[&"train", &"--data", &data, &"--category", &CATEGORY, &"--out", &out])?;
     ensure!(t.contains("lower --image-size or --batch") && !out.exists(), "{t}");
     let out = tmp.join("m-test");
-    let t = refused(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &out,
-    ])?;
+    let t = refused(&test_args(&run, &data, &CATEGORY, &out, &[]))?;
     ensure!(t.contains("testing this run") && t.contains("test images are decoded"), "{t}");
     ensure!(!t.contains("--batch") && !out.exists(), "{t}");
     let good = data.join(CATEGORY).join("test/good/000.png");
@@ -424,17 +346,13 @@ fn missing_run_folder_is_a_clear_error() -> Result<()> {
     let e = daad_err(&[&"predict", &"--run", &missing, &tmp.path().join("a.png")])?;
     ensure!(e.contains("no-such-run") && e.contains("daad train"), "{e}");
     std::fs::create_dir_all(tmp.path().join("data"))?;
-    let e = daad_err(&[
-        &"test",
-        &"--run",
+    let e = daad_err(&test_args(
         &missing,
-        &"--data",
         &tmp.path().join("data"),
-        &"--category",
         &"cap",
-        &"--out",
         &tmp.path().join("o"),
-    ])?;
+        &[],
+    ))?;
     ensure!(e.contains("no-such-run"), "{e}");
     // A folder that is not a run names the first missing file.
     let e = daad_err(&[&"predict", &"--run", &tmp.path().join("data"), &tmp.path().join("a.png")])?;
@@ -452,23 +370,13 @@ fn daad_plus_scores_with_the_alignment_score() -> Result<()> {
     train(&data, "grain", &run, "daad+", &["--epochs", "1"])?;
     for score in ["fused", "r", "l"] {
         let out = tmp.path().join(format!("test-{score}"));
-        daad_ok(&[
-            &"test",
-            &"--run",
+        daad_ok(&test_args(
             &run,
-            &"--data",
             &data,
-            &"--category",
             &"grain",
-            &"--out",
             &out,
-            &"--score",
-            &score,
-            &"--scaling",
-            &"stored",
-            &"--heatmaps",
-            &"1",
-        ])?;
+            &[&"--score", &score, &"--scaling", &"stored", &"--heatmaps", &"1"],
+        ))?;
         let m: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json"))?)?;
         assert_eq!(m["variant"], "daad+");
         ensure!(m["image_auroc"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{m}");

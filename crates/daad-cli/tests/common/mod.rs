@@ -58,6 +58,20 @@ pub fn daad_err(args: &[&dyn AsRef<OsStr>]) -> Result<String> {
     Ok(String::from_utf8(o.stderr)?)
 }
 
+/// The arguments of `daad test --run RUN --data DATA --category CATEGORY --out OUT EXTRA...`.
+pub fn test_args<'a>(
+    run: &'a dyn AsRef<OsStr>,
+    data: &'a dyn AsRef<OsStr>,
+    category: &'a dyn AsRef<OsStr>,
+    out: &'a dyn AsRef<OsStr>,
+    extra: &[&'a dyn AsRef<OsStr>],
+) -> Vec<&'a dyn AsRef<OsStr>> {
+    let mut args: Vec<&'a dyn AsRef<OsStr>> =
+        vec![&"test", &"--run", run, &"--data", data, &"--category", category, &"--out", out];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// `daad synth` of one `category` at `size` px into `root`: `n_train` training images (None:
 /// synth's default), `n_good` + `n_defect` test images.
 pub fn synth(
