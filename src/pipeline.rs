@@ -28,5 +28,5 @@ mod predict;
 pub use crate::detector::INFER_BATCH;
 pub use daad_eval::{Scaling, ScoreKind, Verdict};
 pub use evaluate::{test, TestOptions, TestReport, DEFAULT_MAX_HEATMAPS};
-pub use files::default_device;
+pub use files::{default_device, OutputDir};
 pub use predict::{expand_inputs, predict, PredictFailure, PredictOutcome, Prediction};

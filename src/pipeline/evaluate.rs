@@ -14,10 +14,11 @@ use daad_eval::{
     ImageRecord, InferOptions, Mask, Metrics, ReportPaths, RunInfo, Scaling, ScalingMode,
     ScoreKind,
 };
+use daad_train::preflight::{preflight_score, Workload};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::files::{create_dir, safe_stem};
+use super::files::{create_dir, safe_stem, OutputDir};
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 
@@ -142,8 +143,10 @@ pub fn test(
     }
     let index = mvtec::index_category(&opts.data_root, &opts.category)?;
     // Up front (issue 13): a read-only or full output, or images that cannot fit, fail here.
-    daad_train::preflight::preflight_score(&opts.out, &cfg.model, index.test.len(), device)?;
-    let out = create_dir(&opts.out)?;
+    preflight_score(&opts.out, &cfg.model, index.test.len(), device, Workload::Test)?;
+    // From here on an error removes the folder again (when this call created it).
+    let out_dir = OutputDir::claim(&opts.out);
+    let out = out_dir.create()?.to_path_buf();
     let size = cfg.model.image_size;
     let pre = Preprocess::new(size);
     let samples = &index.test;
@@ -217,6 +220,7 @@ pub fn test(
         opts.data_root.display(),
         opts.category
     );
+    out_dir.keep();
     Ok(TestReport {
         metrics,
         evaluation,

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use daad_data::mvtec;
 use daad_eval::{verdict, AnomalyMap, HeatmapOptions, Verdict};
-use daad_train::preflight::preflight_score;
+use daad_train::preflight::{preflight_score, Workload};
 use image::{ImageBuffer, Luma};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::files::{create_dir, safe_stem};
+use super::files::{safe_stem, OutputDir};
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 
@@ -148,7 +148,8 @@ fn write_map_png(map: &AnomalyMap, path: &Path) -> Result<()> {
 /// and judges each by `threshold` or, when `None`, the run's stored threshold (none stored:
 /// verdict `unknown`). An image that cannot be read is a [`PredictOutcome::Failed`] in its place;
 /// the others are still scored. Before any scoring: `out` must be writable and the images must
-/// fit in memory; `out` is created only when there is something to write into it.
+/// fit in memory; `out` is created only when there is something to write into it, and removed
+/// again (when this call created it) if an error stops the call.
 pub fn predict(
     run: &Path,
     images: &[PathBuf],
@@ -166,7 +167,9 @@ pub fn predict(
     let detector = Detector::open(run, device)?;
     let cal = detector.require_calibration()?;
     let threshold = threshold.or(cal.threshold);
-    preflight_score(out, &detector.config().model, images.len(), device)?;
+    preflight_score(out, &detector.config().model, images.len(), device, Workload::Predict)?;
+    // From here on an error removes `out` again (when this call created it).
+    let out_dir = OutputDir::claim(out);
     let pre = detector.preprocess();
     // Each image on its own: one unreadable file does not fail the rest.
     let loaded: Vec<LoadedImage> = images
@@ -182,7 +185,7 @@ pub fn predict(
         if ok.is_empty() { Vec::new() } else { detector.score(&Tensor::stack(&ok, 0)?, false)? }
             .into_iter();
     if !ok.is_empty() {
-        create_dir(out)?;
+        out_dir.create()?;
     }
     let stems = unique_stems(&images);
     let mut outcomes = Vec::with_capacity(images.len());
@@ -213,6 +216,7 @@ pub fn predict(
             l: s.l,
         }));
     }
+    out_dir.keep();
     Ok(outcomes)
 }
 

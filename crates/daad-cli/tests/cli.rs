@@ -2,50 +2,19 @@
 //! `daad predict` on the synthetic set, and the error paths a user meets first (missing run,
 //! incompatible run, incomplete run, corrupt image, missing category, missing threshold).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use anyhow::{ensure, Context, Result};
+use common::{daad_err, daad_ok, synth, test_args, train};
 use serde_json::Value;
 
 /// The synthetic category and size of the end-to-end run, trained with the `ci` preset as it is
 /// (32 px, 10 epochs, lr 1e-3). `weave` is the synthetic category where those settings reach
 /// image AUROC 0.8 (grain 0.70, nut 0.67, cap 0.48 with the same settings).
 const CATEGORY: &str = "weave";
-const SYNTH_SIZE: &str = "64";
-
-fn daad(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Result<Output> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_daad"));
-    for a in args {
-        cmd.arg(a);
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd.output().context("running the daad binary")
-}
-
-/// Runs daad and requires success; returns stdout.
-fn daad_ok(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Result<String> {
-    let out = daad(args)?;
-    ensure!(
-        out.status.success(),
-        "daad {:?} failed: {}\n{}",
-        args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect::<Vec<_>>(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
-/// Runs daad and requires failure; returns stderr.
-fn daad_err(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Result<String> {
-    let out = daad(args)?;
-    ensure!(
-        !out.status.success(),
-        "daad unexpectedly succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    Ok(String::from_utf8(out.stderr)?)
-}
+const SYNTH_SIZE: usize = 64;
 
 /// Copies the files of run folder `from` into a new folder `to`.
 fn copy_run(from: &Path, to: &Path) -> Result<()> {
@@ -94,32 +63,8 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
     let test_out = tmp.path().join("test");
     let t0 = std::time::Instant::now();
     // 12 good + 24 defect test images keep this test fast (the library default is 100 + 100).
-    daad_ok(&[
-        &"synth",
-        &"--out",
-        &data,
-        &"--categories",
-        &CATEGORY,
-        &"--size",
-        &SYNTH_SIZE,
-        &"--n-test-good",
-        &"12",
-        &"--n-test-defect",
-        &"24",
-    ])?;
-    daad_ok(&[
-        &"train",
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &run,
-        &"--variant",
-        &"daad",
-        &"--preset",
-        &"ci",
-    ])?;
+    synth(&data, CATEGORY, SYNTH_SIZE, None, 12, 24)?;
+    train(&data, CATEGORY, &run, "daad", &[])?;
     let t_train = t0.elapsed().as_secs_f64();
     // The published top-level copies, and the committed checkpoint (optimiser state included).
     for f in ["model.safetensors", "config.json", "state.json", "train_log.jsonl"] {
@@ -133,17 +78,7 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
     );
 
     // daad test: metrics.json with exactly the schema of DESIGN.md.
-    let summary = daad_ok(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &test_out,
-    ])?;
+    let summary = daad_ok(&test_args(&run, &data, &CATEGORY, &test_out, &[]))?;
     ensure!(summary.contains("image AUROC"), "summary: {summary}");
     let metrics: Value =
         serde_json::from_str(&std::fs::read_to_string(test_out.join("metrics.json"))?)?;
@@ -189,23 +124,13 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
 
     // Stored scaling (what a deployment sees) ranks the same raw scores.
     let stored = tmp.path().join("test-stored");
-    daad_ok(&[
-        &"test",
-        &"--run",
+    daad_ok(&test_args(
         &run,
-        &"--data",
         &data,
-        &"--category",
         &CATEGORY,
-        &"--out",
         &stored,
-        &"--scaling",
-        &"stored",
-        &"--heatmaps",
-        &"0",
-        &"--threshold",
-        &"0.5",
-    ])?;
+        &[&"--scaling", &"stored", &"--heatmaps", &"0", &"--threshold", &"0.5"],
+    ))?;
     let m2: Value = serde_json::from_str(&std::fs::read_to_string(stored.join("metrics.json"))?)?;
     ensure!(
         (m2["image_auroc"].as_f64().unwrap() - image_auroc).abs() < 1e-9,
@@ -224,19 +149,7 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
         }
     }
     let nm_out = tmp.path().join("test-nomask");
-    daad_ok(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &nomask,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &nm_out,
-        &"--heatmaps",
-        &"2",
-    ])?;
+    daad_ok(&test_args(&run, &nomask, &CATEGORY, &nm_out, &[&"--heatmaps", &"2"]))?;
     let m3: Value = serde_json::from_str(&std::fs::read_to_string(nm_out.join("metrics.json"))?)?;
     ensure!(m3["pixel_auroc"].is_null() && m3["aupro"].is_null(), "{m3}");
     ensure!(m3["image_auroc"].is_f64() && m3["n_test"] == 24, "{m3}");
@@ -310,17 +223,7 @@ fn error_paths_with_a_trained_run(tmp: &Path, run: &Path, data: &Path) -> Result
     let old = tmp.join("old-run");
     copy_run(run, &old)?;
     edit_config(&old, |v| v["format_version"] = 999.into())?;
-    let e = daad_err(&[
-        &"test",
-        &"--run",
-        &old,
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--out",
-        &tmp.join("x"),
-    ])?;
+    let e = daad_err(&test_args(&old, &data, &CATEGORY, &tmp.join("x"), &[]))?;
     ensure!(
         e.contains("format version 999") && e.contains("config.json") && e.contains("old-run"),
         "{e}"
@@ -344,33 +247,11 @@ fn error_paths_with_a_trained_run(tmp: &Path, run: &Path, data: &Path) -> Result
     ensure!(e.contains("nope.png"), "{e}");
 
     // L(x) needs a discriminator, which DAAD has not.
-    let e = daad_err(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &data,
-        &"--category",
-        &CATEGORY,
-        &"--score",
-        &"l",
-        &"--out",
-        &tmp.join("z"),
-    ])?;
+    let e = daad_err(&test_args(&run, &data, &CATEGORY, &tmp.join("z"), &[&"--score", &"l"]))?;
     ensure!(e.contains("no discriminator") && e.contains("--score"), "{e}");
 
     // A missing category names the folder.
-    let e = daad_err(&[
-        &"test",
-        &"--run",
-        &run,
-        &"--data",
-        &data,
-        &"--category",
-        &"nosuch",
-        &"--out",
-        &tmp.join("y"),
-    ])?;
+    let e = daad_err(&test_args(&run, &data, &"nosuch", &tmp.join("y"), &[]))?;
     ensure!(e.contains("nosuch"), "{e}");
 
     // A run without a stored threshold (fewer than 5 held-out images) scores with the verdict
@@ -395,6 +276,66 @@ fn error_paths_with_a_trained_run(tmp: &Path, run: &Path, data: &Path) -> Result
     let line: Value = serde_json::from_str(out.trim())?;
     assert_eq!(line["verdict"], "normal");
     assert_eq!(line["threshold"], 1e9);
+
+    a_failed_test_leaves_no_folder(tmp, run, data)?;
+    memory_advice_per_command(tmp, run, data)
+}
+
+/// Issue 13.8: `daad test` that fails after creating its output folder (a test image whose
+/// header reads but whose pixels do not decode) removes that folder, and prints the cause once.
+fn a_failed_test_leaves_no_folder(tmp: &Path, run: &Path, data: &Path) -> Result<()> {
+    let broken = tmp.join("broken");
+    let good = data.join(CATEGORY).join("test/good/000.png");
+    for dir in ["train/good", "test/good"] {
+        let to = broken.join(CATEGORY).join(dir);
+        std::fs::create_dir_all(&to)?;
+        std::fs::copy(&good, to.join("000.png"))?;
+    }
+    // The signature and IHDR (33 bytes) and a few bytes of the pixel data.
+    let png = std::fs::read(&good)?;
+    std::fs::write(broken.join(CATEGORY).join("test/good/001.png"), &png[..60])?;
+    let out = tmp.join("test-broken");
+    let nested = out.join("sub");
+    let e = daad_err(&test_args(&run, &broken, &CATEGORY, &nested, &[]))?;
+    ensure!(!out.exists(), "a failed test left {}", out.display());
+    let line = e.lines().find(|l| l.starts_with("error:")).context("no error line")?;
+    ensure!(line.matches("001.png").count() == 1, "{line}");
+    // The cause once: daad's sentence about the file and the codec's message (the last part).
+    let codec = line.rsplit(": ").next().unwrap_or_default();
+    ensure!(line.matches("corrupt").count() == 1, "{line}");
+    ensure!(!codec.is_empty() && line.matches(codec).count() == 1, "{line}");
+    // A folder that existed before stays, with what was in it.
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("mine.txt"), b"x")?;
+    daad_err(&test_args(&run, &broken, &CATEGORY, &out, &[]))?;
+    ensure!(out.join("mine.txt").is_file(), "a failed test removed a folder it did not create");
+    Ok(())
+}
+
+/// Issue 13 (up-front checks): a memory estimate that does not fit is refused with advice on
+/// what the user of each command can change (`predict` and `test` have no --image-size: the
+/// size is the run's). The available memory is lowered through `DAAD_AVAILABLE_MEMORY`.
+fn memory_advice_per_command(tmp: &Path, run: &Path, data: &Path) -> Result<()> {
+    let refused = |args: &[&dyn AsRef<std::ffi::OsStr>]| -> Result<String> {
+        let mut cmd = common::command();
+        cmd.env("DAAD_AVAILABLE_MEMORY", "1000").args(args.iter().map(|a| a.as_ref()));
+        let o = common::output(&mut cmd)?;
+        let t = common::text(&o);
+        ensure!(o.status.code() == Some(1) && t.contains("not enough memory"), "{t}");
+        Ok(t)
+    };
+    let out = tmp.join("m-train");
+    let t = refused(&[&"train", &"--data", &data, &"--category", &CATEGORY, &"--out", &out])?;
+    ensure!(t.contains("lower --image-size or --batch") && !out.exists(), "{t}");
+    let out = tmp.join("m-test");
+    let t = refused(&test_args(&run, &data, &CATEGORY, &out, &[]))?;
+    ensure!(t.contains("testing this run") && t.contains("test images are decoded"), "{t}");
+    ensure!(!t.contains("--batch") && !out.exists(), "{t}");
+    let good = data.join(CATEGORY).join("test/good/000.png");
+    let t = refused(&[&"predict", &"--run", &run, &"--out", &tmp.join("m-pred"), &good])?;
+    ensure!(t.contains("fewer images per call") && !t.contains("--batch"), "{t}");
+    let t = refused(&[&"serve", &"--run", &run, &"--addr", &"127.0.0.1:0"])?;
+    ensure!(t.contains("lower --max-batch") && !t.contains("lower --image-size"), "{t}");
     Ok(())
 }
 
@@ -405,17 +346,13 @@ fn missing_run_folder_is_a_clear_error() -> Result<()> {
     let e = daad_err(&[&"predict", &"--run", &missing, &tmp.path().join("a.png")])?;
     ensure!(e.contains("no-such-run") && e.contains("daad train"), "{e}");
     std::fs::create_dir_all(tmp.path().join("data"))?;
-    let e = daad_err(&[
-        &"test",
-        &"--run",
+    let e = daad_err(&test_args(
         &missing,
-        &"--data",
         &tmp.path().join("data"),
-        &"--category",
         &"cap",
-        &"--out",
         &tmp.path().join("o"),
-    ])?;
+        &[],
+    ))?;
     ensure!(e.contains("no-such-run"), "{e}");
     // A folder that is not a run names the first missing file.
     let e = daad_err(&[&"predict", &"--run", &tmp.path().join("data"), &tmp.path().join("a.png")])?;
@@ -429,55 +366,17 @@ fn missing_run_folder_is_a_clear_error() -> Result<()> {
 fn daad_plus_scores_with_the_alignment_score() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
-    daad_ok(&[
-        &"synth",
-        &"--out",
-        &data,
-        &"--categories",
-        &"grain",
-        &"--size",
-        &"32",
-        &"--n-train",
-        &"16",
-        &"--n-test-good",
-        &"4",
-        &"--n-test-defect",
-        &"4",
-    ])?;
-    daad_ok(&[
-        &"train",
-        &"--data",
-        &data,
-        &"--category",
-        &"grain",
-        &"--out",
-        &run,
-        &"--variant",
-        &"daad+",
-        &"--preset",
-        &"ci",
-        &"--epochs",
-        &"1",
-    ])?;
+    synth(&data, "grain", 32, Some(16), 4, 4)?;
+    train(&data, "grain", &run, "daad+", &["--epochs", "1"])?;
     for score in ["fused", "r", "l"] {
         let out = tmp.path().join(format!("test-{score}"));
-        daad_ok(&[
-            &"test",
-            &"--run",
+        daad_ok(&test_args(
             &run,
-            &"--data",
             &data,
-            &"--category",
             &"grain",
-            &"--out",
             &out,
-            &"--score",
-            &score,
-            &"--scaling",
-            &"stored",
-            &"--heatmaps",
-            &"1",
-        ])?;
+            &[&"--score", &score, &"--scaling", &"stored", &"--heatmaps", &"1"],
+        ))?;
         let m: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json"))?)?;
         assert_eq!(m["variant"], "daad+");
         ensure!(m["image_auroc"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{m}");

@@ -4,60 +4,30 @@
 //! one stop; `--resume` continues; SIGKILL at any moment leaves a folder that `--resume`
 //! continues or refuses clearly; up-front checks and small-data calibration.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use common::{command as daad, output as run, text};
 use serde_json::Value;
 
 const CATEGORY: &str = "weave";
 
-fn daad() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_daad"));
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Result<Output> {
-    cmd.output().context("running daad")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 /// A tiny synthetic dataset: `n_train` good 32 px images of one category.
 fn synth(root: &Path, n_train: usize) -> Result<()> {
-    let o = run(daad()
-        .args(["synth", "--categories", CATEGORY, "--size", "32"])
-        .args([
-            "--n-train",
-            &n_train.to_string(),
-            "--n-test-good",
-            "2",
-            "--n-test-defect",
-            "4",
-            "--out",
-        ])
-        .arg(root))?;
-    ensure!(o.status.success(), "synth failed: {}", text(&o));
-    Ok(())
+    common::synth(root, CATEGORY, 32, Some(n_train), 2, 4)
 }
 
 /// `daad train` of the tiny set at 32 px into `out` with `extra` flags.
 fn train_cmd(data: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = daad();
-    cmd.args(["train", "--category", CATEGORY, "--preset", "ci", "--variant", "daad"])
-        .args(["--batch", "4", "--memory-size", "16", "--data"])
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    cmd
+    let flags = [&["--batch", "4", "--memory-size", "16"], extra].concat();
+    common::train_cmd(data, CATEGORY, out, "daad", &flags)
 }
 
 /// Spawns `cmd` with stderr piped; returns the child and a channel of its stderr lines.

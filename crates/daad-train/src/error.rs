@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::preflight::Workload;
+
 /// Errors of daad-train.
 ///
 /// The run-folder variants say what is there and what to do; none advises a command that would
@@ -120,8 +122,9 @@ pub enum Error {
         /// How the need was estimated.
         detail: String,
     },
-    /// The estimated memory of a run exceeds what the machine has.
-    #[error("not enough memory: this run needs about {} ({}), {} is available; lower --image-size or --batch", bytes(*needed), detail, bytes(*available))]
+    /// The estimated memory of a command exceeds what the machine has; the advice names what
+    /// the user of that command can change.
+    #[error("not enough memory: {} needs about {} ({}), {} is available; {}", workload.what(), bytes(*needed), detail, bytes(*available), workload.advice())]
     InsufficientMemory {
         /// Estimated bytes.
         needed: u64,
@@ -129,6 +132,8 @@ pub enum Error {
         available: u64,
         /// The parts of the estimate.
         detail: String,
+        /// The command refused (it decides the advice).
+        workload: Workload,
     },
     /// A fault injected by a test (feature `failpoints`): behaves like a kill, nothing is cleaned.
     #[cfg(feature = "failpoints")]

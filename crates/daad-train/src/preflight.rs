@@ -2,7 +2,8 @@
 //! checkpoint, and the run fits in memory. Each failure is a typed error with the numbers.
 //!
 //! [`crate::train`] runs [`preflight_train`] itself before loading images; `daad test` and
-//! `daad predict` can call [`check_writable`] on their output folder before scoring.
+//! `daad predict` run [`preflight_score`] before scoring, `daad serve` [`check_scoring_memory`].
+//! A refusal names its [`Workload`], which decides what the message advises changing.
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +88,51 @@ impl MemoryEstimate {
     }
 }
 
+/// The command a memory check is for: what it holds in memory decides what its user can change
+/// when the estimate does not fit, and so what [`Error::InsufficientMemory`] advises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// `daad train` (and xtask's grids): the image size and the batch are flags.
+    Train,
+    /// `daad test`: the whole test split, decoded at once at the run's image size.
+    Test,
+    /// `daad predict`: the images of one call, decoded at once at the run's image size.
+    Predict,
+    /// `daad serve`: one batch of requests at the run's image size.
+    Serve,
+}
+
+impl Workload {
+    /// What is refused, for the message.
+    pub fn what(self) -> &'static str {
+        match self {
+            Workload::Train => "this training run",
+            Workload::Test => "testing this run",
+            Workload::Predict => "scoring these images",
+            Workload::Serve => "serving this run",
+        }
+    }
+
+    /// What the user of the command can change, for the message.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Workload::Train => "lower --image-size or --batch",
+            Workload::Test => {
+                "the image size is the run's and the test images are decoded at once: test on a \
+                 machine with more memory, or with a run trained at a smaller --image-size"
+            }
+            Workload::Predict => {
+                "the image size is the run's and the images of one call are decoded at once: pass \
+                 fewer images per call, or use a run trained at a smaller --image-size"
+            }
+            Workload::Serve => {
+                "the image size is the run's: lower --max-batch, or serve a run trained at a \
+                 smaller --image-size"
+            }
+        }
+    }
+}
+
 /// Estimates the memory of training `cfg` with `batch` images per step on `n_images` images.
 ///
 /// Activations: each feature map of the encoder, memory and decoder is kept about three times
@@ -122,8 +168,21 @@ pub fn estimate_memory(cfg: &ModelConfig, batch: usize, n_images: usize) -> Resu
     })
 }
 
-/// Available host memory (MemAvailable of /proc/meminfo); None where it cannot be read.
+/// The environment variable that overrides [`available_memory`], in bytes: for a container whose
+/// /proc/meminfo shows the host's memory rather than its own limit (and for tests).
+pub const AVAILABLE_MEMORY_ENV: &str = "DAAD_AVAILABLE_MEMORY";
+
+/// Available host memory: [`AVAILABLE_MEMORY_ENV`] when set to a number of bytes, else
+/// MemAvailable of /proc/meminfo; None where neither can be read.
 pub fn available_memory() -> Option<u64> {
+    if let Ok(v) = std::env::var(AVAILABLE_MEMORY_ENV) {
+        match v.trim().parse() {
+            Ok(n) => return Some(n),
+            Err(_) => {
+                tracing::warn!("{AVAILABLE_MEMORY_ENV}={v:?} is not a number of bytes; ignored")
+            }
+        }
+    }
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -218,6 +277,7 @@ pub fn preflight_train(
                     memory.detail(),
                     cfg.image_size
                 ),
+                workload: Workload::Train,
             });
         }
     }
@@ -232,6 +292,7 @@ pub fn preflight_train(
                     memory.detail(),
                     cfg.image_size
                 ),
+                workload: Workload::Train,
             });
         }
     }
@@ -241,38 +302,61 @@ pub fn preflight_train(
     Ok(Preflight { parameters, checkpoint_bytes, disk_available, memory, memory_available })
 }
 
+/// The memory of scoring `n_images` decoded images with a trained model: the images, the
+/// weights, and one inference batch of 8 images (activations without gradients: a quarter of
+/// [`estimate_memory`]'s training figure, rounded up).
+pub fn estimate_scoring(cfg: &ModelConfig, n_images: usize) -> Result<MemoryEstimate> {
+    let train = estimate_memory(cfg, 8, n_images)?;
+    Ok(MemoryEstimate {
+        images: train.images,
+        model: train.model / 4,
+        activations: train.activations.div_ceil(4),
+    })
+}
+
+/// Refuses scoring `memory` on `device` for `workload` when it cannot fit in `available` host
+/// memory (all of it on the CPU, the decoded images on a GPU); `None` (unknown) passes.
+pub fn check_scoring_memory(
+    memory: &MemoryEstimate,
+    cfg: &ModelConfig,
+    n_images: usize,
+    device: &Device,
+    workload: Workload,
+    available: Option<u64>,
+) -> Result<()> {
+    let host_need = if device.is_cpu() { memory.total() } else { memory.images };
+    match available {
+        Some(avail) if host_need > avail => Err(Error::InsufficientMemory {
+            needed: host_need,
+            available: avail,
+            detail: format!(
+                "{n_images} images at the run's {} px: images {}, weights {}, activations of one \
+                 batch {}",
+                cfg.image_size,
+                bytes(memory.images),
+                bytes(memory.model),
+                bytes(memory.activations)
+            ),
+            workload,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The checks before scoring `n_images` images with a trained model (`daad test`,
-/// `daad predict`): `out` writable (nothing created), disk for the PNGs written per image
-/// (at most a heatmap and a map of 3 x S x S bytes each, uncompressed), and host memory for the
-/// decoded images plus, on the CPU, the model and one inference batch of 8 images (activations
-/// without gradients: a quarter of [`estimate_memory`]'s training figure, rounded up).
+/// `daad predict`, named by `workload`): `out` writable (nothing created), host memory for
+/// [`estimate_scoring`] ([`check_scoring_memory`] against [`available_memory`]), and disk for the
+/// PNGs written per image (at most a heatmap and a map of 3 x S x S bytes each, uncompressed).
 pub fn preflight_score(
     out: &Path,
     cfg: &ModelConfig,
     n_images: usize,
     device: &Device,
+    workload: Workload,
 ) -> Result<MemoryEstimate> {
     check_writable(out)?;
-    let train = estimate_memory(cfg, 8, n_images)?;
-    let memory = MemoryEstimate {
-        images: train.images,
-        model: train.model / 4,
-        activations: train.activations.div_ceil(4),
-    };
-    let host_need = if device.is_cpu() { memory.total() } else { memory.images };
-    if let Some(avail) = available_memory() {
-        if host_need > avail {
-            return Err(Error::InsufficientMemory {
-                needed: host_need,
-                available: avail,
-                detail: format!(
-                    "scoring {n_images} images at {} px: {}",
-                    cfg.image_size,
-                    memory.detail()
-                ),
-            });
-        }
-    }
+    let memory = estimate_scoring(cfg, n_images)?;
+    check_scoring_memory(&memory, cfg, n_images, device, workload, available_memory())?;
     let s = cfg.image_size as u64;
     check_disk(
         out,
@@ -316,10 +400,37 @@ mod tests {
             msg.contains("GiB") && msg.contains("4096 px") && msg.contains("--image-size"),
             "{msg}"
         );
+        assert!(msg.contains("lower --image-size or --batch"), "{msg}");
         // The paper's setting fits a small machine.
         let cfg = ModelConfig::for_variant(Variant::DaadPlus, 256);
         let est = estimate_memory(&cfg, 8, 300).unwrap();
         assert!(est.total() < 8 << 30, "{}", est.detail());
+    }
+
+    #[test]
+    fn the_memory_advice_names_what_each_command_can_change() {
+        let cfg = ModelConfig::for_variant(Variant::Daad, 64);
+        let memory = estimate_scoring(&cfg, 10).unwrap();
+        let refuse = |w: Workload| {
+            let e = check_scoring_memory(&memory, &cfg, 10, &Device::Cpu, w, Some(1)).unwrap_err();
+            assert!(matches!(e, Error::InsufficientMemory { workload, .. } if workload == w));
+            e.to_string()
+        };
+        let test = refuse(Workload::Test);
+        assert!(test.contains("testing this run") && test.contains("test images"), "{test}");
+        let predict = refuse(Workload::Predict);
+        assert!(predict.contains("fewer images per call"), "{predict}");
+        let serve = refuse(Workload::Serve);
+        assert!(serve.contains("lower --max-batch"), "{serve}");
+        // None of these commands has an --image-size or --batch flag to lower.
+        for m in [&test, &predict, &serve] {
+            assert!(m.contains("64 px") && m.contains("the run's"), "{m}");
+            assert!(!m.contains("--batch") && !m.contains("lower --image-size"), "{m}");
+        }
+        // Fits, or unknown: passes.
+        let fits = Some(memory.total());
+        assert!(check_scoring_memory(&memory, &cfg, 10, &Device::Cpu, Workload::Test, fits).is_ok());
+        assert!(check_scoring_memory(&memory, &cfg, 10, &Device::Cpu, Workload::Test, None).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use daad_train::preflight::{self, Workload};
 
 /// Arguments of `daad serve`.
 #[derive(clap::Args, Debug)]
@@ -38,6 +39,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let device = daad::pipeline::default_device();
     let scorer = daad_serve::RunScorer::open(&a.run, &device)
         .with_context(|| format!("opening run {}", a.run.display()))?;
+    check_memory(&a, &device)?;
     let mut opts = daad_serve::ServeOptions {
         addr: a.addr,
         max_batch: a.max_batch,
@@ -61,4 +63,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .context("starting the async runtime")?
         .block_on(daad_serve::serve(Arc::new(scorer), opts))
         .context("serving")
+}
+
+/// Refuses, before listening, a run whose batch of --max-batch images cannot fit in memory.
+fn check_memory(a: &Args, device: &candle_core::Device) -> anyhow::Result<()> {
+    let model = daad_train::read_config(&a.run)?.model;
+    let memory = preflight::estimate_scoring(&model, a.max_batch)?;
+    let available = preflight::available_memory();
+    preflight::check_scoring_memory(
+        &memory,
+        &model,
+        a.max_batch,
+        device,
+        Workload::Serve,
+        available,
+    )?;
+    Ok(())
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use daad::pipeline::{self, Scaling, ScoreKind, TestOptions, DEFAULT_MAX_HEATMAPS};
+use daad::pipeline::{self, OutputDir, Scaling, ScoreKind, TestOptions, DEFAULT_MAX_HEATMAPS};
 
 use crate::support::progress::CountBar;
 
@@ -63,6 +63,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_heatmaps: args.heatmaps,
     };
     let device = pipeline::default_device();
+    // Covers the results page too: if it fails, the folder this command created goes as well.
+    let out_dir = OutputDir::claim(&opts.out);
     let bar = CountBar::new("testing");
     let report = pipeline::test(&opts, &device, &mut |done, total| bar.update(done, total))
         .with_context(|| {
@@ -74,9 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )
         })?;
     bar.finish();
+    let page = if args.html { Some(write_html(&args, &opts.out, &device)?) } else { None };
+    out_dir.keep();
     println!("{}", report.summary);
-    if args.html {
-        let page = write_html(&args, &opts.out, &device)?;
+    if let Some(page) = page {
         println!("results page: {}", page.display());
     }
     Ok(())
