@@ -10,7 +10,8 @@ Images are read and preprocessed here, independently of daad (they must already 
 model's size: resizing filters differ between libraries). A run without a threshold (metadata
 daad.threshold = "none") has no verdict to compare (daad predict must say "unknown"); score, map
 and reconstruction are compared either way. --readme runs the Python example of each file's
-deploy section, as written, on this model and the first image, and checks what it prints.
+deploy section, as written, on this model and its highest-scoring image, and checks what it
+prints.
 Exit status 1 on any mismatch.
 """
 import argparse
@@ -98,7 +99,7 @@ def main():
     ap.add_argument("predict")
     ap.add_argument("reference")
     ap.add_argument("--expect-threshold", choices=("yes", "no"),
-                    help="fail unless the model has (yes) or lacks (no) a threshold")
+                    help="fail unless the model has (yes: and both verdicts occur) or lacks (no) a threshold")
     ap.add_argument("--readme", action="append", default=[],
                     help="also run this README's deploy example on the model (repeatable)")
     a = ap.parse_args()
@@ -128,7 +129,7 @@ def main():
     out = dict(zip(names, sess.run(None, {"image": x})))
 
     worst = {"score": 0.0, "map": 0.0, "map_png": 0.0, "reconstruction": 0.0}
-    verdicts = {"compared": 0, "at threshold": 0}
+    verdicts = {"compared": 0, "at threshold": 0, "normal": 0, "anomalous": 0, "unknown": 0}
     for i, p in enumerate(preds):
         ref = refs[p["path"]]
         score = float(out["score"][i])
@@ -152,6 +153,7 @@ def main():
             verdicts["at threshold"] += 1  # within tolerance of the threshold: either verdict is right
         else:
             verdicts["compared"] += 1
+            verdicts[verdict_of(score, threshold)] += 1
             if verdict_of(score, threshold) != p["verdict"]:
                 bad.append(f"{p['path']}: verdict onnx {verdict_of(score, threshold)} daad {p['verdict']}")
         if "map" in out:
@@ -174,11 +176,15 @@ def main():
             worst["reconstruction"] = max(worst["reconstruction"], dr)
             if dr > MAP_TOL:
                 bad.append(f"{p['path']}: reconstruction differs by {dr:.2e}")
+    if a.expect_threshold == "yes" and threshold is not None and not (verdicts["normal"] and verdicts["anomalous"]):
+        bad.append(f"{a.model}: verdicts {verdicts['normal']} normal, {verdicts['anomalous']} anomalous: "
+                   "both must occur for the verdict to be checked (add an image of the other kind)")
     missing = [n for n in ("map", "reconstruction") if n not in out]
     if threshold is None:
         cal = "threshold none (verdict unknown, as daad predict says)"
     else:
-        cal = (f"threshold {threshold:.6g}: {verdicts['compared']} verdicts compared"
+        cal = (f"threshold {threshold:.6g}: {verdicts['compared']} verdicts compared "
+               f"({verdicts['normal']} normal, {verdicts['anomalous']} anomalous)"
                + (f", {verdicts['at threshold']} within {SCORE_TOL:g} of it" if verdicts["at threshold"] else ""))
     print(
         f"check-onnx: {meta['daad.variant']}: {len(preds)} images, max |diff| score {worst['score']:.1e}, "
@@ -186,8 +192,9 @@ def main():
         + cal + (f" (not exported: {', '.join(missing)})" if missing else "")
     )
 
+    top = int(np.argmax(out["score"]))  # the most anomalous image: the example's other branch
     for readme in a.readme:
-        run_readme_example(readme, a.model, preds[0]["path"], float(out["score"][0]), threshold, bad)
+        run_readme_example(readme, a.model, preds[top]["path"], float(out["score"][top]), threshold, bad)
 
     for b in bad:
         print("check-onnx: FAIL " + b, file=sys.stderr)
