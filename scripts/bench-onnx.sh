@@ -33,9 +33,9 @@ quiet() { # runs "$@" with its output kept in a log that is shown only on failur
 echo "bench-onnx: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 status=0
 for s in ${SIZES:-64 256}; do
-  if [ "$s" -ge 256 ]; then ntrain=4 n=8; else ntrain=16 n=16; fi
+  if [ "$s" -ge 256 ]; then ntrain=4 n=8 ntest=4; else ntrain=16 n=16 ntest=8; fi
   quiet "$daad" synth --out "$tmp/data$s" --categories cap --size "$s" --seed 1 \
-    --n-train $ntrain --n-test-good 8 --n-test-defect 8
+    --n-train $ntrain --n-test-good $ntest --n-test-defect $ntest
   run="$tmp/runs/$s"
   quiet "$daad" train --data "$tmp/data$s" --category cap --out "$run" --variant daad+ \
     --preset fast --image-size "$s" --epochs 1 --val-fraction 0
