@@ -68,7 +68,7 @@ def main():
     # OpenVINO's CPU plugin computes in bfloat16 by default on CPUs with AVX512-BF16 or AMX (Zen 4
     # is one): f32 is asked for explicitly (the checked one); the default is measured too.
     core = ov.Core()
-    default_precision = str(core.get_property("CPU", ov.properties.hint.inference_precision))
+    default_precision = core.get_property("CPU", ov.properties.hint.inference_precision).get_type_name()
     ov_model = core.read_model(a.model)
     requests = {
         "f32": core.compile_model(ov_model, "CPU", {ov.properties.hint.inference_precision: ov.Type.f32}),
