@@ -1,5 +1,7 @@
 //! daad's own outputs for images, for scripts/check-onnx.sh: one JSON line per image with the raw
-//! scores, the calibrated score (the calibration's kind), the smoothed anomaly map at model size and the reconstruction.
+//! scores, the calibrated score (the calibration's kind), the smoothed anomaly map at model size
+//! and the reconstruction. With DAAD_BENCH=N it also times candle's model + map (on stderr), for
+//! scripts/bench-onnx.sh.
 //!   cargo run -p daad-export --example reference -- RUN IMAGE...
 
 use anyhow::{bail, Context, Result};
