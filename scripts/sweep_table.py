@@ -57,6 +57,12 @@ def paired(auroc, base, v, vb, cats):
     ]
 
 
+def settings(root):
+    """The sweep's settings: folders a `cargo xtask demo` grid wrote (table.md + summary.csv),
+    not the Tables 3/4/5 folders that share the root."""
+    return sorted(t.parent / "summary.csv" for t in root.glob("*/table.md"))
+
+
 def main():
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "results/sweep")
     rng = random.Random(0)
@@ -65,7 +71,7 @@ def main():
         "| vs baseline, classic | vs baseline, Perlin |"
     )
     print("|---|---|---|---|---|---|")
-    for summary in sorted(root.glob("*/summary.csv")):
+    for summary in settings(root):
         setting = summary.parent.name
         auroc, variants = load(summary)
         base = "ae" if "ae" in variants else variants[0]
@@ -99,7 +105,7 @@ def main():
     )
     print("| setting | variant | classic | Perlin |")
     print("|---|---|---|---|")
-    for summary in sorted(root.glob("*/summary.csv")):
+    for summary in settings(root):
         if summary.parent.name == "base":
             continue
         auroc, variants = load(summary)
@@ -109,6 +115,19 @@ def main():
                 continue  # no pairs, or the cells were copied from base (a setting that leaves v unchanged)
             row = " | ".join(interval(d, rng) for d in diffs)
             print(f"| {summary.parent.name} | {v} | {row} |")
+    # DAAD+ earns its row only against DAAD at the default settings.
+    base = root / "base" / "summary.csv"
+    if base.exists():
+        daad, _ = load(base)
+        for summary in settings(root):
+            if not summary.parent.name.startswith("plus-"):
+                continue
+            auroc, variants = load(summary)
+            if "daad+" not in variants:
+                continue
+            diffs = [paired(auroc, daad, "daad+", "daad", cats) for cats in GENERATORS.values()]
+            row = " | ".join(interval(d, rng) for d in diffs)
+            print(f"| {summary.parent.name} | daad+ against `base` daad | {row} |")
 
 
 if __name__ == "__main__":

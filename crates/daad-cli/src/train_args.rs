@@ -94,7 +94,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub similarity: Option<SimilarityArg>,
     /// Reduction of L_rec, L_ali, R and L: mean of squares, or the paper's L2 distance
-    /// [default: mean (choice)].
+    /// [default: l2 with the adversarial or alignment loss (DAAD+, Table 5), mean otherwise].
     #[arg(long, value_enum)]
     pub loss_reduction: Option<LossReduction>,
     /// How the division rate applies per scale: paper-grid (r x r blocks at every size) or
@@ -194,9 +194,6 @@ impl TrainArgs {
         if let Some(s) = self.similarity {
             model.memory.similarity = s.into();
         }
-        if let Some(r) = self.loss_reduction {
-            model.loss_reduction = r;
-        }
         if let Some(r) = self.division_rule {
             model.division_rule = r;
         }
@@ -207,6 +204,8 @@ impl TrainArgs {
             model.losses.adv = if on(Loss::Adv) { p.adv } else { 0.0 };
             model.losses.ali = if on(Loss::Ali) { p.ali } else { 0.0 };
         }
+        model.loss_reduction =
+            self.loss_reduction.unwrap_or_else(|| LossReduction::for_losses(&model.losses));
         // Either discriminator loss needs the discriminator; with both off a variant keeps its
         // own (DAAD+ scores with L, which needs f_D even when it is not trained adversarially).
         let had_discriminator = model.discriminator;
@@ -335,6 +334,17 @@ mod tests {
         );
         let bad = TrainArgs { memory_temperature: Some(0.0), ..Default::default() };
         assert!(bad.configs(Variant::Daad).is_err());
+    }
+
+    #[test]
+    fn adversarial_losses_default_to_the_l2_distance() {
+        let reduction = |args: &[&str], v: Variant| parse(args).configs(v).unwrap().0.loss_reduction;
+        assert_eq!(reduction(&["--preset", "ci"], Variant::DaadPlus), LossReduction::L2);
+        assert_eq!(reduction(&["--preset", "ci"], Variant::Ae), LossReduction::Mean);
+        assert_eq!(reduction(&["--losses", "rec,adv"], Variant::Ae), LossReduction::L2);
+        assert_eq!(reduction(&["--losses", "rec"], Variant::DaadPlus), LossReduction::Mean);
+        let explicit = ["--loss-reduction", "mean"];
+        assert_eq!(reduction(&explicit, Variant::DaadPlus), LossReduction::Mean);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use daad_eval::{AnomalyMap, AnomalyMapConfig};
 use daad_memory::Shrink;
-use daad_model::{DaadModel, ModelConfig, BN_EPS, LEAKY};
+use daad_model::score::L2_EPS;
+use daad_model::{DaadModel, LossReduction, ModelConfig, BN_EPS, LEAKY};
 
 use crate::error::{Error, Result};
 use crate::graph::{Attr, Graph};
@@ -327,6 +328,20 @@ fn scale(g: &mut Graph, name: &str, v: &str, s: &Scale) -> String {
     g.op("Div", name, &[&t, &div], vec![])
 }
 
+/// Per image, from squared differences (B, C, H, W): their mean, or the L2 distance
+/// sqrt(sum + eps) (daad-model's `per_image_distance`, the run's loss reduction).
+fn per_image_distance(g: &mut Graph, name: &str, sq: &str, reduction: LossReduction) -> String {
+    match reduction {
+        LossReduction::Mean => g.reduce("ReduceMean", name, sq, &[1, 2, 3], false),
+        LossReduction::L2 => {
+            let sum = g.reduce("ReduceSum", &format!("{name}.sum"), sq, &[1, 2, 3], false);
+            let eps = g.scalar(&format!("{name}.eps"), L2_EPS as f32);
+            let padded = g.op("Add", &format!("{name}.padded"), &[&sum, &eps], vec![]);
+            g.op("Sqrt", name, &[&padded], vec![])
+        }
+    }
+}
+
 /// The per-image outputs computed from x and x_hat.
 pub(crate) struct Heads {
     /// Raw R(x), (B,).
@@ -355,13 +370,13 @@ pub(crate) fn heads(
     let cfg = model.config();
     let diff = g.op("Sub", "error", &[x, x_hat], vec![]);
     let sq = g.op("Mul", "squared_error", &[&diff, &diff], vec![]);
-    let r = g.reduce("ReduceMean", "r_raw", &sq, &[1, 2, 3], false);
+    let r = per_image_distance(g, "r_raw", &sq, cfg.loss_reduction);
     let l = if model.has_discriminator() {
         let fx = disc_features(g, w, x, "x")?;
         let fxh = disc_features(g, w, x_hat, "x_hat")?;
         let dd = g.op("Sub", "feature_error", &[&fx, &fxh], vec![]);
         let dsq = g.op("Mul", "squared_feature_error", &[&dd, &dd], vec![]);
-        Some(g.reduce("ReduceMean", "l_raw", &dsq, &[1, 2, 3], false))
+        Some(per_image_distance(g, "l_raw", &dsq, cfg.loss_reduction))
     } else {
         None
     };

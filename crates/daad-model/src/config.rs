@@ -97,8 +97,9 @@ impl LossWeights {
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LossReduction {
-    /// **(choice, default)** the mean of the squared differences over all elements: keeps the
-    /// loss independent of the image size, so one learning rate fits every preset.
+    /// **(choice, default for reconstruction-only training)** the mean of the squared
+    /// differences over all elements: keeps the loss independent of the image size, so one
+    /// learning rate fits every preset.
     #[default]
     Mean,
     /// The paper's distance ||a - b||_2 per image (eq. 4, 6): the square root of the sum of
@@ -107,6 +108,18 @@ pub enum LossReduction {
 }
 
 impl LossReduction {
+    /// The default for a loss mix **(choice, by the preset sweep in docs/ARCHITECTURE.md)**: the
+    /// paper's L2 distance when the adversarial or alignment loss is on (their 50 / 0.5 / 0.5
+    /// weights balance against it; with the mean DAAD+ lost to DAAD on both synthetic
+    /// generators), the mean of squares for reconstruction alone.
+    pub fn for_losses(losses: &LossWeights) -> Self {
+        if losses.adv > 0.0 || losses.ali > 0.0 {
+            LossReduction::L2
+        } else {
+            LossReduction::Mean
+        }
+    }
+
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {
@@ -204,7 +217,7 @@ impl ModelConfig {
             discriminator,
             losses,
             gamma,
-            loss_reduction: LossReduction::Mean,
+            loss_reduction: LossReduction::for_losses(&losses),
             division_rule: DivisionRule::PaperGrid,
         }
     }
