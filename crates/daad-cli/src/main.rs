@@ -24,8 +24,10 @@ enum Command {
     /// Score single images with a trained run: verdict, score and heatmap.
     Predict(cli::predict::Args),
     /// Score images over HTTP and show results in a web page.
+    #[cfg(feature = "serve")]
     Serve(cli::serve::Args),
     /// Export a trained run as one ONNX file (score, map, calibration in its metadata).
+    #[cfg(feature = "export")]
     Export(cli::export::Args),
 }
 
@@ -37,7 +39,9 @@ fn main() -> ExitCode {
         Command::Train(args) => cli::train::run(args),
         Command::Test(args) => cli::test::run(args),
         Command::Predict(args) => cli::predict::run(args),
+        #[cfg(feature = "serve")]
         Command::Serve(args) => cli::serve::run(args),
+        #[cfg(feature = "export")]
         Command::Export(args) => cli::export::run(args),
     };
     // A stop by a signal (training wrote its checkpoint and returned) still exits non-zero:

@@ -41,3 +41,8 @@ pub use batch_norm::{batch_norm2d, BatchNorm2d};
 pub use conv::{conv2d, Conv2d, Conv2dConfig};
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2d, ConvTranspose2dConfig};
 pub use error::{Error, Result};
+
+/// Whether this crate (the convolution kernels) was compiled with debug assertions: `cargo xtask
+/// bench` reports it, since timings from such a build are not the optimised kernels' (the
+/// workspace's dev profile turns them off for the hot crates; see the root Cargo.toml).
+pub const KERNELS_DEBUG_ASSERTIONS: bool = cfg!(debug_assertions);

@@ -235,6 +235,16 @@ fn torch_version(python: &Path) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// How the code that runs the step was built: the kernels' debug assertions (daad-nn, built
+/// like daad-memory/model/train by the workspace's profile overrides) and this binary's profile.
+fn build_profile() -> &'static str {
+    match (daad::nn::KERNELS_DEBUG_ASSERTIONS, cfg!(debug_assertions)) {
+        (true, _) => "kernels with debug assertions (not representative: see docs/PERFORMANCE.md)",
+        (false, true) => "dev profile (hot crates at opt-level 3 without debug assertions)",
+        (false, false) => "release profile",
+    }
+}
+
 /// `a / b` per round, as "r1 r2 r3".
 fn ratios(a: &[f64], b: &[f64]) -> String {
     a.iter().zip(b).map(|(x, y)| format!("{:.2}", x / y)).collect::<Vec<_>>().join(" ")
@@ -246,6 +256,12 @@ pub fn run(args: Args) -> Result<()> {
         let s = measure_ours(size, &args)?;
         println!("{}", serde_json::to_string(&s)?);
         return Ok(());
+    }
+    if daad::nn::KERNELS_DEBUG_ASSERTIONS {
+        tracing::warn!(
+            "the kernels were built with debug assertions: timings are not representative \
+             (build with the workspace's dev profile overrides or `cargo run -p xtask --release -- bench`)"
+        );
     }
     let threads = rayon::current_num_threads();
     let load_before = load_average();
@@ -293,7 +309,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> String {
-    let profile = if cfg!(debug_assertions) { "debug assertions on" } else { "optimised" };
+    let profile = build_profile();
     let mut md = format!(
         "# cargo xtask bench\n\n\
          - commit {}, {} ({} threads; flags: {})\n\

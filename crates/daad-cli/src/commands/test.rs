@@ -87,6 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The static results page of the test split, scored with the run's stored calibration (as
 /// `predict` and `serve` score).
+#[cfg(feature = "serve")]
 fn write_html(
     args: &Args,
     out: &std::path::Path,
@@ -98,4 +99,14 @@ fn write_html(
     let title = format!("daad: {} on {}", args.run.display(), args.category);
     let data = daad_serve::build_report(&scorer, &items, pipeline::INFER_BATCH, &title)?;
     Ok(daad_serve::write_html_report(&out.join("report"), &data)?)
+}
+
+/// Without feature `serve` (daad-serve builds the page) `--html` is refused, not ignored.
+#[cfg(not(feature = "serve"))]
+fn write_html(
+    _args: &Args,
+    _out: &std::path::Path,
+    _device: &candle_core::Device,
+) -> anyhow::Result<PathBuf> {
+    bail!("--html needs daad built with feature `serve` (on by default: `cargo install --path crates/daad-cli`)")
 }
