@@ -8,27 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV="${XDG_CACHE_HOME:-$HOME/.cache}/daad-onnx-bench"
+TAG=bench-onnx
 PKGS=(onnx==1.23.2 onnxruntime==1.32.0 openvino==2026.4.1 numpy==2.4.6 pillow==13.0.0)
-stamp="$VENV/.daad-pins"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${PKGS[*]}" ]; then
-  echo "bench-onnx: installing ${PKGS[*]} into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "${PKGS[@]}"
-  echo "${PKGS[*]}" > "$stamp"
-fi
-PY="$VENV/bin/python"
-
-cargo build -q --workspace --bin daad --example reference
-bin="${CARGO_TARGET_DIR:-target}/debug"
-daad="$bin/daad" reference="$bin/examples/reference"
-
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-quiet() { # runs "$@" with its output kept in a log that is shown only on failure
-  if ! "$@" > "$tmp/log" 2>&1; then cat "$tmp/log" >&2; echo "bench-onnx: FAIL $*" >&2; exit 1; fi
-}
+source scripts/onnx-common.sh
 
 echo "bench-onnx: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 status=0

@@ -338,7 +338,8 @@ mod tests {
 
     #[test]
     fn adversarial_losses_default_to_the_l2_distance() {
-        let reduction = |args: &[&str], v: Variant| parse(args).configs(v).unwrap().0.loss_reduction;
+        let reduction =
+            |args: &[&str], v: Variant| parse(args).configs(v).unwrap().0.loss_reduction;
         assert_eq!(reduction(&["--preset", "ci"], Variant::DaadPlus), LossReduction::L2);
         assert_eq!(reduction(&["--preset", "ci"], Variant::Ae), LossReduction::Mean);
         assert_eq!(reduction(&["--losses", "rec,adv"], Variant::Ae), LossReduction::L2);
