@@ -479,18 +479,13 @@ pub fn write_summary_csv(results: &Path, cells: &[CellResult]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::test_result as result;
     use clap::Parser;
 
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         results: ResultsArgs,
-    }
-
-    fn result(category: &str, variant: &str, seed: u64, auroc: f64) -> CellResult {
-        let mut cell = Cell::new(category, variant);
-        cell.seed = Some(seed);
-        CellResult { cell, metrics: grid::test_metrics(category, variant, auroc) }
     }
 
     #[test]

@@ -149,6 +149,14 @@ impl CellResult {
     }
 }
 
+/// A finished cell of one seed with only its image AUROC set (for table tests).
+#[cfg(test)]
+pub fn test_result(category: &str, variant: &str, seed: u64, auroc: f64) -> CellResult {
+    let mut cell = Cell::new(category, variant);
+    cell.seed = Some(seed);
+    CellResult { cell, metrics: test_metrics(category, variant, auroc) }
+}
+
 /// A metrics.json with only the cell's identity and image AUROC set (for table tests).
 #[cfg(test)]
 pub fn test_metrics(category: &str, variant: &str, image_auroc: f64) -> Metrics {

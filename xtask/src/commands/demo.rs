@@ -69,29 +69,22 @@ pub fn table(done: &[CellResult], categories: &[String], variants: &[String]) ->
             .filter(|r| r.cell.variant == v && c.is_none_or(|c| r.cell.category == c))
             .collect::<Vec<&CellResult>>()
     };
-    let pixel = |cells: &[&CellResult]| seed_summary_of(cells, |m| m.pixel_auroc);
+    // One variant's image and pixel AUROC cells of a row (a category, or None: the mean).
+    let pair = |c: Option<&str>, v: &str| {
+        let these = cells(c, v);
+        let pixel = seed_summary_of(&these, |m| m.pixel_auroc);
+        format!(" {} | {} |", fmt_summary(seed_summary(&these)), fmt_summary(pixel))
+    };
     for c in categories {
         let _ = write!(table, "| {c} |");
         for v in variants {
-            let these = cells(Some(c), v);
-            let _ = write!(
-                table,
-                " {} | {} |",
-                fmt_summary(seed_summary(&these)),
-                fmt_summary(pixel(&these))
-            );
+            table.push_str(&pair(Some(c), v));
         }
         table.push('\n');
     }
     table.push_str("| **mean** |");
     for v in variants {
-        let these = cells(None, v);
-        let _ = write!(
-            table,
-            " {} | {} |",
-            fmt_summary(seed_summary(&these)),
-            fmt_summary(pixel(&these))
-        );
+        table.push_str(&pair(None, v));
     }
     table.push_str("\n\nmean ± sample std over seeds (n = seeds; the mean row averages the categories per seed first)\n");
     if let Some((base, rest)) = variants.split_first() {
@@ -187,11 +180,7 @@ pub fn run(args: Args) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn result(category: &str, variant: &str, seed: u64, auroc: f64) -> CellResult {
-        let mut cell = Cell::new(category, variant);
-        cell.seed = Some(seed);
-        CellResult { cell, metrics: grid::test_metrics(category, variant, auroc) }
-    }
+    use crate::grid::test_result as result;
 
     #[test]
     fn demo_says_who_wins_in_plain_words() {
