@@ -8,6 +8,7 @@ mod commands;
 mod experiment;
 mod grid;
 mod paper;
+mod workers;
 
 /// Project tasks for daad; run as `cargo xtask <command>`.
 #[derive(Parser, Debug)]

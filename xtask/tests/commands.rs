@@ -146,10 +146,18 @@ fn adversarial_writes_table5() {
         data.to_str().unwrap(),
         "--categories",
         "nut",
+        // In two worker processes: the rows that share a run must not train it at once.
+        "--jobs",
+        "2",
     ];
     args.extend(TINY);
     ok(&xtask(&args, dir.path()));
     let results = dir.path().join("results/adversarial-ci");
+    let logs = std::fs::read_dir(results.join("cells"))
+        .unwrap()
+        .filter(|c| c.as_ref().unwrap().path().join("worker.log").is_file())
+        .count();
+    assert_eq!(logs, 5);
     let table = std::fs::read_to_string(results.join("table5.md")).unwrap();
     assert_eq!(table.lines().filter(|l| l.starts_with("| daad |")).count(), 5, "{table}");
     // Rows 4 and 5 (L only; L and R) share one trained run.
@@ -289,4 +297,62 @@ fn demo_runs_at_a_tiny_size() {
         "no heatmaps in {}",
         heatmaps.display()
     );
+}
+
+/// A cell's image AUROC from its metrics.json.
+fn image_auroc(results: &Path, cell: &str) -> f64 {
+    let path = results.join("cells").join(cell).join("metrics.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["image_auroc"].as_f64().unwrap()
+}
+
+#[test]
+fn jobs_train_cells_in_workers_with_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    tiny_synth(&data, &["weave", "cap"]);
+    let data_s = data.to_str().unwrap();
+    let run = |name: &str, jobs: &str, categories: &str| {
+        let args: Vec<&str> = [
+            "reproduce",
+            "--data",
+            data_s,
+            "--categories",
+            categories,
+            "--variants",
+            "ae",
+            "--name",
+            name,
+            "--jobs",
+            jobs,
+        ]
+        .iter()
+        .chain(TINY.iter())
+        .copied()
+        .collect();
+        xtask(&args, dir.path())
+    };
+    ok(&run("one", "1", "weave,cap"));
+    ok(&run("two", "2", "weave,cap"));
+    let (one, two) = (dir.path().join("results/one"), dir.path().join("results/two"));
+    for cell in ["weave__ae", "cap__ae"] {
+        // Workers log to the cell's folder; the sequential run has no workers.
+        assert!(two.join("cells").join(cell).join("worker.log").is_file(), "{cell}");
+        assert!(!one.join("cells").join(cell).join("worker.log").exists(), "{cell}");
+        let (a, b) = (image_auroc(&one, cell), image_auroc(&two, cell));
+        assert!((a - b).abs() < 1e-6, "{cell}: {a} in order, {b} in a worker");
+    }
+    // A cell that fails in its worker fails the grid, naming the cell and quoting its log.
+    std::fs::create_dir_all(data.join("empty/train/good")).unwrap();
+    std::fs::create_dir_all(data.join("empty/test/good")).unwrap();
+    let out = run("broken", "2", "weave,empty");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cell empty__ae failed in its worker") && err.contains("worker.log"),
+        "{err}"
+    );
+    // The other cell still finished, and is reused by the next run.
+    assert!(dir.path().join("results/broken/cells/weave__ae/metrics.json").is_file());
 }

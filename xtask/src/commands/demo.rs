@@ -11,7 +11,7 @@ use daad_cli::TrainArgs;
 
 use crate::experiment::{
     self, fmt_summary, paired_vs, seed_summary, seed_summary_of, verdict_sentence, ComparisonRow,
-    GridSettings, SeedArgs,
+    GridSettings, JobsArgs, SeedArgs,
 };
 use crate::grid::{self, Cell, CellResult};
 
@@ -30,6 +30,8 @@ pub struct Args {
     /// Training seeds [demo default: 0,1,2]; the data's seed stays --seed (42).
     #[command(flatten)]
     pub seeds: SeedArgs,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
     /// Training settings of every run (the same flags as `daad train`) [demo defaults: fast
     /// preset, 64 px, 20 epochs, N = 100, lr 1e-3, seed 42 (the data's), 10 % held out].
     #[command(flatten)]
@@ -143,7 +145,8 @@ pub fn run(args: Args) -> Result<()> {
         synth::generate(&data, &cfg)
             .with_context(|| format!("generating synthetic data in {}", data.display()))?;
     }
-    let settings = GridSettings { data, results: args.out.clone(), train, heatmaps: 6 };
+    let jobs = args.jobs.resolve(0);
+    let settings = GridSettings { data, results: args.out.clone(), train, heatmaps: 6, jobs };
     let mut cells = Vec::new();
     for c in &args.categories {
         for v in &args.variants {

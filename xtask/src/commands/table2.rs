@@ -95,6 +95,10 @@ pub fn run(args: Args) -> Result<()> {
         if k > 9 {
             bail!("class {k} does not exist: classes are 0 to 9");
         }
+        if crate::workers::assigned_cell().is_some() {
+            // A worker process (--jobs) trains on what its parent exported.
+            continue;
+        }
         export_class(
             &train_set,
             &test_set,
@@ -104,7 +108,8 @@ pub fn run(args: Args) -> Result<()> {
             &root.join(k.to_string()),
         )?;
     }
-    let settings = GridSettings { data: root, results: results.clone(), train, heatmaps: 0 };
+    let jobs = args.results.jobs.resolve(1);
+    let settings = GridSettings { data: root, results: results.clone(), train, heatmaps: 0, jobs };
     let cells: Vec<Cell> = args
         .results
         .seeds
