@@ -37,6 +37,9 @@ pub enum Error {
         /// The io error.
         source: std::io::Error,
     },
+    /// A layer setting the model cannot use here (e.g. bf16 products on a GPU).
+    #[error(transparent)]
+    Layer(#[from] daad_nn::Error),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
