@@ -104,7 +104,7 @@ impl DaadModel {
     /// is a typed error; on a CPU without AVX512_BF16 it runs the portable kernel (slower than
     /// f32) and says so in a warning.
     pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
-        precision.check_device(&self.device)?;
+        precision.check_device(&self.device).map_err(|e| Error::Layer(Box::new(e)))?;
         if precision == Precision::Bf16 && !daad_nn::gemm::bf16_native() {
             tracing::warn!(
                 "this CPU has no AVX512_BF16: bf16 products run the portable kernel (operands \

@@ -347,9 +347,7 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
     let mut md = format!(
         "# cargo xtask bench\n\n\
          - commit {}, {} ({} threads; flags: {})\n\
-         - {}, batch {}, N = {}, CPU f32 (bf16 column: inference with the convolutions' \
-         products in bf16, repetitions interleaved with the f32 ones; AVX512_BF16 kernel: {}); \
-         each round is a fresh process: one warm-up, then the median of {} timed repetitions; \
+         - {}, batch {}, N = {}, CPU f32 (bf16 column: {}); each round is a fresh process: one warm-up, then the median of {} timed repetitions; \
          {} rounds, interleaved (ours, PyTorch, ours, ...)\n\
          - build: {profile}, rayon threads {threads}; RAYON_NUM_THREADS={}\n\
          - load average before {load_before}, after {}\n",
@@ -360,7 +358,15 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
         args.variant,
         args.batch,
         args.memory_size,
-        daad::nn::gemm::bf16_native(),
+        if args.no_bf16 {
+            "skipped, --no-bf16".to_string()
+        } else {
+            format!(
+                "inference with the convolutions' products in bf16, repetitions interleaved with \
+                 the f32 ones; AVX512_BF16 kernel: {}",
+                daad::nn::gemm::bf16_native()
+            )
+        },
         args.reps,
         args.rounds,
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
