@@ -10,6 +10,7 @@ use daad_data::Preprocess;
 use daad_eval::{
     infer, AnomalyMap, AnomalyMapConfig, Calibration, InferOptions, RawOutputs, Verdict,
 };
+use daad_nn::Precision;
 use daad_train::{Run, RunConfig};
 
 use crate::error::{Error, Result};
@@ -45,6 +46,18 @@ impl Detector {
     /// Opens the run folder `run` (validated by [`Run::load`]) with its model on `device`.
     pub fn open(run: &Path, device: &Device) -> Result<Detector> {
         Ok(Detector { run: Run::load(run, device)?, device: device.clone() })
+    }
+
+    /// The detector with its model's matrix products at `precision` (bf16: inference only, CPU
+    /// only; see [`daad_model::DaadModel::set_precision`]).
+    pub fn with_precision(mut self, precision: Precision) -> Result<Detector> {
+        self.run.model.set_precision(precision)?;
+        Ok(self)
+    }
+
+    /// The precision of the model's matrix products.
+    pub fn precision(&self) -> Precision {
+        self.run.model.precision()
     }
 
     /// The run folder.

@@ -27,6 +27,9 @@ mod predict;
 
 pub use crate::detector::INFER_BATCH;
 pub use daad_eval::{Scaling, ScoreKind, Verdict};
+pub use daad_nn::Precision;
 pub use evaluate::{test, TestOptions, TestReport, DEFAULT_MAX_HEATMAPS};
 pub use files::{default_device, OutputDir};
-pub use predict::{expand_inputs, predict, PredictFailure, PredictOutcome, Prediction};
+pub use predict::{
+    expand_inputs, predict, predict_with_precision, PredictFailure, PredictOutcome, Prediction,
+};

@@ -14,6 +14,7 @@ use daad_eval::{
     ImageRecord, InferOptions, Mask, Metrics, ReportPaths, RunInfo, Scaling, ScalingMode,
     ScoreKind,
 };
+use daad_nn::Precision;
 use daad_train::preflight::{preflight_score, Workload};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -44,6 +45,8 @@ pub struct TestOptions {
     pub threshold: Option<f64>,
     /// At most this many heatmap PNGs (0 = none).
     pub max_heatmaps: usize,
+    /// Precision of the model's matrix products (bf16: CPU only).
+    pub precision: Precision,
 }
 
 impl TestOptions {
@@ -63,6 +66,7 @@ impl TestOptions {
             score: ScoreKind::Fused,
             threshold: None,
             max_heatmaps: DEFAULT_MAX_HEATMAPS,
+            precision: Precision::F32,
         }
     }
 }
@@ -131,7 +135,7 @@ pub fn test(
     if let Some(t) = opts.threshold.filter(|t| !t.is_finite()) {
         return Err(Error::option("--threshold", format!("{t} is not a finite number")));
     }
-    let detector = Detector::open(&opts.run, device)?;
+    let detector = Detector::open(&opts.run, device)?.with_precision(opts.precision)?;
     let run = detector.run();
     let cfg = &run.config;
     let has_l = run.model.has_discriminator();
@@ -276,7 +280,8 @@ fn summarize(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} ({}, {} preset, {} px, {} epochs): {} test images ({} anomalous), scaling {}, score {}",
+        "{} ({}, {} preset, {} px, {} epochs): {} test images ({} anomalous), scaling {}, score {}, \
+         {} products",
         m.category,
         m.variant,
         m.preset,
@@ -285,7 +290,8 @@ fn summarize(
         m.n_test,
         e.n_anomalous,
         opts.scaling,
-        opts.score
+        opts.score,
+        opts.precision
     );
     let _ = writeln!(s, "| metric | value |\n|---|---|");
     let _ = writeln!(s, "| image AUROC | {} |", fmt_opt(m.image_auroc));

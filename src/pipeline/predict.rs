@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use daad_data::mvtec;
 use daad_eval::{verdict, AnomalyMap, HeatmapOptions, Verdict};
+use daad_nn::Precision;
 use daad_train::preflight::{preflight_score, Workload};
 use image::{ImageBuffer, Luma};
 use rayon::prelude::*;
@@ -157,6 +158,18 @@ pub fn predict(
     threshold: Option<f64>,
     device: &Device,
 ) -> Result<Vec<PredictOutcome>> {
+    predict_with_precision(run, images, out, threshold, Precision::F32, device)
+}
+
+/// [`predict`] with the model's matrix products at `precision` (bf16: CPU only).
+pub fn predict_with_precision(
+    run: &Path,
+    images: &[PathBuf],
+    out: &Path,
+    threshold: Option<f64>,
+    precision: Precision,
+    device: &Device,
+) -> Result<Vec<PredictOutcome>> {
     if let Some(t) = threshold.filter(|t| !t.is_finite()) {
         return Err(Error::option("--threshold", format!("{t} is not a finite number")));
     }
@@ -164,7 +177,7 @@ pub fn predict(
     if images.is_empty() {
         return Err(Error::option("IMAGE", "no image given: pass one or more image paths"));
     }
-    let detector = Detector::open(run, device)?;
+    let detector = Detector::open(run, device)?.with_precision(precision)?;
     let cal = detector.require_calibration()?;
     let threshold = threshold.or(cal.threshold);
     preflight_score(out, &detector.config().model, images.len(), device, Workload::Predict)?;

@@ -269,6 +269,7 @@ pub fn run_cell(cell: &Cell, s: &GridSettings, stop: &AtomicBool) -> Result<Opti
         },
         threshold: None,
         max_heatmaps: s.heatmaps,
+        precision: pipeline::Precision::F32,
     };
     let bar = CountBar::new(&format!("{} test", cell.name()));
     let report = pipeline::test(&test_opts, &device, &mut |done, total| bar.update(done, total))

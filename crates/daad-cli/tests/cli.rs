@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
@@ -137,6 +138,22 @@ fn synth_train_test_predict_end_to_end() -> Result<()> {
         "scaling changed the ranking"
     );
     assert_eq!(m2["threshold"], 0.5);
+
+    // --precision bf16 (the convolutions' products in bf16) on the same run: the same metrics
+    // within 0.005; an unknown precision is refused.
+    let bf16_out = tmp.path().join("test-bf16");
+    let extra: [&dyn AsRef<OsStr>; 4] = [&"--precision", &"bf16", &"--heatmaps", &"0"];
+    let summary = daad_ok(&test_args(&run, &data, &CATEGORY, &bf16_out, &extra))?;
+    ensure!(summary.contains("bf16 products"), "summary: {summary}");
+    let m3: Value = serde_json::from_str(&std::fs::read_to_string(bf16_out.join("metrics.json"))?)?;
+    for (key, f32_value) in [("image_auroc", image_auroc), ("pixel_auroc", pixel_auroc)] {
+        let v = m3[key].as_f64().context("bf16 AUROC is null")?;
+        ensure!((v - f32_value).abs() < 0.005, "{key}: bf16 {v} vs f32 {f32_value}");
+    }
+    let bad_out = tmp.path().join("test-fp16");
+    let extra: [&dyn AsRef<OsStr>; 2] = [&"--precision", &"fp16"];
+    let err = daad_err(&test_args(&run, &data, &CATEGORY, &bad_out, &extra))?;
+    ensure!(err.contains("unknown precision"), "{err}");
 
     // A category without ground_truth/ is valid: image metrics, pixel metrics null.
     let nomask = tmp.path().join("nomask");

@@ -2,7 +2,7 @@
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
-use daad_nn::{activation, batch_norm2d, conv2d, BatchNorm2d, Conv2d, Conv2dConfig};
+use daad_nn::{activation, batch_norm2d, conv2d, BatchNorm2d, Conv2d, Conv2dConfig, Precision};
 
 use crate::generator::{down, BN_EPS, BN_MOMENTUM, LEAKY};
 use crate::{ModelConfig, Result};
@@ -40,6 +40,12 @@ impl Discriminator {
             vb.pp("classifier"),
         )?;
         Ok(Self { stages, classifier })
+    }
+
+    /// Sets the precision of every convolution's forward product.
+    pub(crate) fn set_precision(&mut self, precision: Precision) {
+        self.stages.iter_mut().for_each(|(c, _)| c.set_precision(precision));
+        self.classifier.set_precision(precision);
     }
 
     /// x (B, C, S, S) -> (logits (B,), f_D (B, C_D, 4, 4)).

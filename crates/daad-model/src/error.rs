@@ -37,6 +37,10 @@ pub enum Error {
         /// The io error.
         source: std::io::Error,
     },
+    /// A layer setting the model cannot use here (e.g. bf16 products on a GPU); boxed, as
+    /// daad-nn's error is large.
+    #[error(transparent)]
+    Layer(Box<daad_nn::Error>),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -5,7 +5,7 @@ use candle_nn::VarBuilder;
 use daad_memory::BlockMemory;
 use daad_nn::{
     activation, batch_norm2d, conv2d, conv_transpose2d, Activation, BatchNorm2d, Conv2d,
-    Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig,
+    Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Precision,
 };
 
 use crate::{DivisionRule, Error, ModelConfig, Result};
@@ -114,6 +114,12 @@ impl Generator {
             dec.push((conv, bn));
         }
         Ok(Self { enc, memory, dec, skips: cfg.skips })
+    }
+
+    /// Sets the precision of every convolution's forward product.
+    pub(crate) fn set_precision(&mut self, precision: Precision) {
+        self.enc.iter_mut().for_each(|(c, _)| c.set_precision(precision));
+        self.dec.iter_mut().for_each(|(c, _)| c.set_precision(precision));
     }
 
     /// x (B, C, S, S) in [-1, 1] -> x_hat (B, C, S, S) in (-1, 1); `train` picks BatchNorm's mode.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
+use daad_nn::Precision;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -26,6 +27,7 @@ pub struct DaadModel {
     varmap: VarMap,
     generator: Generator,
     discriminator: Option<Discriminator>,
+    precision: Precision,
 }
 
 fn is_running_stat(name: &str) -> bool {
@@ -44,8 +46,14 @@ impl DaadModel {
         } else {
             None
         };
-        let model =
-            Self { cfg: cfg.clone(), device: device.clone(), varmap, generator, discriminator };
+        let model = Self {
+            cfg: cfg.clone(),
+            device: device.clone(),
+            varmap,
+            generator,
+            discriminator,
+            precision: Precision::F32,
+        };
         model.init(seed)?;
         Ok(model)
     }
@@ -84,6 +92,31 @@ impl DaadModel {
     /// The device the variables live on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The precision of the convolutions' forward products ([`Precision::F32`] unless set).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of every convolution's forward product (generator and discriminator;
+    /// gradients stay f32, so this is meant for inference). bf16 on a device other than the CPU
+    /// is a typed error; on a CPU without AVX512_BF16 it runs the portable kernel (slower than
+    /// f32) and says so in a warning.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        precision.check_device(&self.device).map_err(|e| Error::Layer(Box::new(e)))?;
+        if precision == Precision::Bf16 && !daad_nn::gemm::bf16_native() {
+            tracing::warn!(
+                "this CPU has no AVX512_BF16: bf16 products run the portable kernel (operands \
+                 rounded, then f32 products), slower than f32; use --precision f32 for speed"
+            );
+        }
+        self.generator.set_precision(precision);
+        if let Some(d) = self.discriminator.as_mut() {
+            d.set_precision(precision);
+        }
+        self.precision = precision;
+        Ok(())
     }
 
     /// All variables (trainable and BatchNorm running stats).

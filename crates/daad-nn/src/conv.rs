@@ -2,7 +2,7 @@
 //! own backward; other devices and dtypes use candle's `conv2d`.
 
 use crate::error::{Error, Result};
-use crate::ops;
+use crate::{ops, Precision};
 use candle_core::{Module, Tensor};
 
 /// Hyper-parameters of a [`Conv2d`] (square kernel, same value for both spatial axes).
@@ -68,6 +68,7 @@ pub struct Conv2d {
     weight: Tensor,
     bias: Option<Tensor>,
     config: Conv2dConfig,
+    precision: Precision,
 }
 
 impl Conv2d {
@@ -93,7 +94,7 @@ impl Conv2d {
                 });
             }
         }
-        Ok(Self { weight, bias, config })
+        Ok(Self { weight, bias, config, precision: Precision::F32 })
     }
 
     /// The weight `(out, in, k, k)`.
@@ -109,6 +110,16 @@ impl Conv2d {
     /// The layer's config.
     pub fn config(&self) -> &Conv2dConfig {
         &self.config
+    }
+
+    /// The precision of the forward product ([`Precision::F32`] unless set).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of the forward product (the gradients stay f32).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     /// Checks that `x` is `(B, in, H, W)` and large enough for the kernel.
@@ -136,7 +147,8 @@ impl Conv2d {
     /// Forward pass with the crate's typed error.
     pub fn try_forward(&self, x: &Tensor) -> Result<Tensor> {
         self.check_input(x)?;
-        Ok(ops::conv2d(x, &self.weight, self.bias.as_ref(), self.config)?)
+        let (w, b) = (&self.weight, self.bias.as_ref());
+        Ok(ops::conv2d_with_precision(x, w, b, self.config, self.precision)?)
     }
 }
 

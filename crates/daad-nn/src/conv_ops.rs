@@ -9,6 +9,7 @@
 //! never called. The kernels are in [`crate::im2col`].
 
 use crate::im2col::{channel_sum, gemm_col2im, im2col_gemm, weight_grad, ConvParams, Geom};
+use crate::Precision;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
@@ -39,6 +40,8 @@ pub(crate) struct Im2colGemm {
     pub p: ConvParams,
     /// (OH, OW) of the column side.
     pub cols_hw: (usize, usize),
+    /// Precision of the forward product (the gradients are always f32).
+    pub prec: Precision,
 }
 
 /// Columns `(B,M,OH,OW)`, weight `(M,C,k,k)`, optional bias `(C,)` -> image `(B,C,H,W)`.
@@ -48,6 +51,8 @@ pub(crate) struct GemmCol2im {
     pub p: ConvParams,
     /// (H, W) of the image side (not implied by the columns: it depends on output padding).
     pub img_hw: (usize, usize),
+    /// Precision of the forward product (the gradients are always f32).
+    pub prec: Precision,
 }
 
 impl Im2colGemm {
@@ -65,7 +70,7 @@ impl Im2colGemm {
         let bias = b.map(|(s, l)| f32_slice(s, l, name)).transpose()?;
         let mut out = vec![0f32; bs * m * g.cols()];
         let (xs, ws) = (f32_slice(x.0, x.1, name)?, f32_slice(w.0, w.1, name)?);
-        im2col_gemm(&g, bs, xs, ws, m, bias, &mut out);
+        im2col_gemm(&g, bs, xs, ws, m, bias, &mut out, self.prec);
         Ok((CpuStorage::F32(out), Shape::from((bs, m, g.oh, g.ow))))
     }
 
@@ -74,7 +79,7 @@ impl Im2colGemm {
     fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<[Option<Tensor>; 2]> {
         let grad = grad.contiguous()?;
         let (_, _, h, wd) = x.dims4()?;
-        let op = GemmCol2im { p: self.p, img_hw: (h, wd) };
+        let op = GemmCol2im { p: self.p, img_hw: (h, wd), prec: Precision::F32 };
         let gx = x.track_op().then(|| grad.apply_op2_no_bwd(w, &op)).transpose()?;
         let op = WeightGradOp { p: self.p };
         let gw = w.track_op().then(|| x.apply_op2_no_bwd(&grad, &op)).transpose()?;
@@ -97,7 +102,7 @@ impl GemmCol2im {
         let bias = b.map(|(s, l)| f32_slice(s, l, name)).transpose()?;
         let mut out = vec![0f32; bs * g.img_len()];
         let (xs, ws) = (f32_slice(x.0, x.1, name)?, f32_slice(w.0, w.1, name)?);
-        gemm_col2im(&g, bs, xs, ws, m, bias, &mut out);
+        gemm_col2im(&g, bs, xs, ws, m, bias, &mut out, self.prec);
         Ok((CpuStorage::F32(out), Shape::from((bs, c, g.h, g.w))))
     }
 
@@ -106,7 +111,7 @@ impl GemmCol2im {
     fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<[Option<Tensor>; 2]> {
         let grad = grad.contiguous()?;
         let (_, _, oh, ow) = x.dims4()?;
-        let op = Im2colGemm { p: self.p, cols_hw: (oh, ow) };
+        let op = Im2colGemm { p: self.p, cols_hw: (oh, ow), prec: Precision::F32 };
         let gx = x.track_op().then(|| grad.apply_op2_no_bwd(w, &op)).transpose()?;
         let op = WeightGradOp { p: self.p };
         let gw = w.track_op().then(|| grad.apply_op2_no_bwd(x, &op)).transpose()?;

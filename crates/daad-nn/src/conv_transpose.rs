@@ -3,7 +3,7 @@
 //! candle's `conv_transpose2d`.
 
 use crate::error::{Error, Result};
-use crate::ops;
+use crate::{ops, Precision};
 use candle_core::{Module, Tensor};
 
 /// Hyper-parameters of a [`ConvTranspose2d`] (square kernel).
@@ -74,6 +74,7 @@ pub struct ConvTranspose2d {
     weight: Tensor,
     bias: Option<Tensor>,
     config: ConvTranspose2dConfig,
+    precision: Precision,
 }
 
 impl ConvTranspose2d {
@@ -103,7 +104,7 @@ impl ConvTranspose2d {
                 });
             }
         }
-        Ok(Self { weight, bias, config })
+        Ok(Self { weight, bias, config, precision: Precision::F32 })
     }
 
     /// The weight `(in, out, k, k)`.
@@ -119,6 +120,16 @@ impl ConvTranspose2d {
     /// The layer's config.
     pub fn config(&self) -> &ConvTranspose2dConfig {
         &self.config
+    }
+
+    /// The precision of the forward product ([`Precision::F32`] unless set).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of the forward product (the gradients stay f32).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     /// Checks that `x` is `(B, in, H, W)` and gives a non-empty output.
@@ -146,7 +157,8 @@ impl ConvTranspose2d {
     /// Forward pass with the crate's typed error.
     pub fn try_forward(&self, x: &Tensor) -> Result<Tensor> {
         self.check_input(x)?;
-        Ok(ops::conv_transpose2d(x, &self.weight, self.bias.as_ref(), self.config)?)
+        let (w, b) = (&self.weight, self.bias.as_ref());
+        Ok(ops::conv_transpose2d_with_precision(x, w, b, self.config, self.precision)?)
     }
 }
 

@@ -35,6 +35,9 @@ pub enum Error {
         /// What is wrong with it and what to do.
         msg: String,
     },
+    /// A precision name that is not `f32` or `bf16`.
+    #[error("unknown precision {0:?}: expected f32 or bf16")]
+    UnknownPrecision(String),
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -1,7 +1,8 @@
 //! daad-nn: the layers daad's networks are built from, as candle modules that are fast on CPU.
 //!
 //! - [`Conv2d`] and [`ConvTranspose2d`]: candle custom ops (im2col/col2im + `gemm`, rayon over
-//!   the batch) with their own backward on CPU f32; candle's own ops elsewhere.
+//!   the batch) with their own backward on CPU f32; candle's own ops elsewhere. Their forward
+//!   products run in f32 or, for inference, in bf16 ([`Precision`], the kernels in [`gemm`]).
 //! - [`BatchNorm2d`] with PyTorch semantics and a fused activation ([`BatchNorm2d::forward_act`]).
 //! - [`Adam`]: Adam/AdamW updating every parameter in place in one fused pass.
 //!
@@ -32,8 +33,10 @@ mod conv_ops;
 pub mod conv_transpose;
 pub mod error;
 mod fused;
+pub mod gemm;
 mod im2col;
 pub mod ops;
+pub mod precision;
 
 pub use activation::{activation, Activation};
 pub use adam::{Adam, ParamsAdam};
@@ -41,6 +44,7 @@ pub use batch_norm::{batch_norm2d, BatchNorm2d};
 pub use conv::{conv2d, Conv2d, Conv2dConfig};
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2d, ConvTranspose2dConfig};
 pub use error::{Error, Result};
+pub use precision::Precision;
 
 /// Whether this crate (the convolution kernels) was compiled with debug assertions: `cargo xtask
 /// bench` reports it, since timings from such a build are not the optimised kernels' (the

@@ -2,7 +2,7 @@
 
 use crate::conv_ops::{GemmCol2im, Im2colGemm};
 use crate::im2col::ConvParams;
-use crate::{Conv2dConfig, ConvTranspose2dConfig};
+use crate::{Conv2dConfig, ConvTranspose2dConfig, Error, Precision};
 use candle_core::{DType, Result, Tensor};
 
 /// True when every tensor is a CPU f32 tensor, i.e. the custom ops apply.
@@ -38,9 +38,36 @@ pub fn candle_conv_transpose2d(
     }
 }
 
+/// The products at `prec` need the custom ops: bf16 is refused (typed) where candle's own f32
+/// convolutions would run instead.
+fn fallback_ok(prec: Precision, layer: &'static str) -> Result<()> {
+    if prec == Precision::F32 {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        layer,
+        arg: "precision",
+        value: prec.to_string(),
+        hint: "bf16 products are implemented for CPU f32 tensors only; use precision f32",
+    }
+    .into_candle())
+}
+
 /// 2-D convolution of `x (B,Cin,H,W)` with `w (Cout,Cin,k,k)` and optional bias.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv2dConfig) -> Result<Tensor> {
+    conv2d_with_precision(x, w, b, cfg, Precision::F32)
+}
+
+/// [`conv2d`] whose forward product runs at `prec` (its gradients are f32).
+pub fn conv2d_with_precision(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cfg: Conv2dConfig,
+    prec: Precision,
+) -> Result<Tensor> {
     if !fast_path(&[Some(x), Some(w), b]) {
+        fallback_ok(prec, "Conv2d")?;
         return candle_conv2d(x, w, b, cfg);
     }
     let (_, _, h, wd) = x.dims4()?;
@@ -51,6 +78,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv2dConfig) -> 
     let op = Im2colGemm {
         p: ConvParams { k, stride: cfg.stride, pad: cfg.padding, dil: cfg.dilation },
         cols_hw: (oh, ow),
+        prec,
     };
     let (x, w) = (x.contiguous()?, w.contiguous()?);
     match b {
@@ -66,7 +94,19 @@ pub fn conv_transpose2d(
     b: Option<&Tensor>,
     cfg: ConvTranspose2dConfig,
 ) -> Result<Tensor> {
+    conv_transpose2d_with_precision(x, w, b, cfg, Precision::F32)
+}
+
+/// [`conv_transpose2d`] whose forward product runs at `prec` (its gradients are f32).
+pub fn conv_transpose2d_with_precision(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cfg: ConvTranspose2dConfig,
+    prec: Precision,
+) -> Result<Tensor> {
     if !fast_path(&[Some(x), Some(w), b]) {
+        fallback_ok(prec, "ConvTranspose2d")?;
         return candle_conv_transpose2d(x, w, b, cfg);
     }
     let (_, _, h, wd) = x.dims4()?;
@@ -78,6 +118,7 @@ pub fn conv_transpose2d(
     let op = GemmCol2im {
         p: ConvParams { k, stride: cfg.stride, pad: cfg.padding, dil: cfg.dilation },
         img_hw: (oh, ow),
+        prec,
     };
     let (x, w) = (x.contiguous()?, w.contiguous()?);
     match b {

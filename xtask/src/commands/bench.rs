@@ -3,6 +3,10 @@
 //! (`scripts/torch_daad_step.py`) in interleaved rounds (ours, theirs, ours, ...), so that load
 //! on a shared machine hits both sides alike and the spread between rounds shows the noise.
 //!
+//! Inference is also measured with the convolutions' products in bf16 (`--precision bf16` of
+//! `daad test`/`predict`), its repetitions interleaved with the f32 ones in the same process;
+//! `--no-bf16` skips it.
+//!
 //! Every measurement runs in a fresh process (this binary with the hidden `--worker SIZE`, or
 //! the Python script), so each peak RSS is that of one size's inference + training alone.
 //! Writes `bench.json` and `bench.md` (commit, CPU model, flags, load) to `--out`.
@@ -15,6 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use daad::model::{DaadModel, ModelConfig};
+use daad::nn::Precision;
 use daad::train::{preset_configs, Preset, Trainer, Variant};
 
 use crate::grid;
@@ -44,6 +49,10 @@ pub struct Args {
     /// test or CI step needs PyTorch).
     #[arg(long, value_name = "PYTHON")]
     pub against_pytorch: Option<PathBuf>,
+    /// Skip the bf16 inference measurement (on a CPU without AVX512_BF16 it runs the slow
+    /// portable kernel).
+    #[arg(long)]
+    pub no_bf16: bool,
     /// Output folder for bench.md and bench.json.
     #[arg(long, default_value = "results/bench")]
     pub out: PathBuf,
@@ -57,6 +66,9 @@ pub struct Args {
 struct Sample {
     train_step_ms: f64,
     infer_img_s: f64,
+    /// Inference with bf16 products (ours only; None with `--no-bf16`).
+    #[serde(default)]
+    infer_img_s_bf16: Option<f64>,
     peak_rss_mb: f64,
 }
 
@@ -67,6 +79,7 @@ struct Row {
     train_step_ms: f64,
     torch_train_step_ms: Option<f64>,
     infer_img_s: f64,
+    infer_img_s_bf16: Option<f64>,
     torch_infer_img_s: Option<f64>,
     peak_rss_mb: f64,
     torch_peak_rss_mb: Option<f64>,
@@ -89,14 +102,24 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn median_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+    Ok(medians_ms(reps, 1, |_| f())?[0])
+}
+
+/// `f(0..n)`: one warm-up of each, then `reps` rounds calling them in turn (so that load hits
+/// them alike): each one's median in ms.
+fn medians_ms(reps: usize, n: usize, mut f: impl FnMut(usize) -> Result<()>) -> Result<Vec<f64>> {
+    for i in 0..n {
+        f(i)?;
     }
-    Ok(median(times))
+    let mut times = vec![Vec::with_capacity(reps); n];
+    for _ in 0..reps.max(1) {
+        for (i, t) in times.iter_mut().enumerate() {
+            let t0 = Instant::now();
+            f(i)?;
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(times.into_iter().map(median).collect())
 }
 
 /// This process's peak resident set (VmHWM) in MiB.
@@ -118,12 +141,17 @@ fn measure_ours(size: usize, args: &Args) -> Result<Sample> {
     let (_, train_cfg) = preset_configs(Preset::Paper, args.variant);
     let mut model_cfg = ModelConfig::for_variant(args.variant, size);
     model_cfg.memory.n_items = args.memory_size;
-    let model = DaadModel::new(&model_cfg, 0, &device).context("building the model")?;
+    let mut model = DaadModel::new(&model_cfg, 0, &device).context("building the model")?;
     let x = Tensor::rand(-1f32, 1f32, (args.batch, 3, size, size), &device)?;
-    let infer_ms = median_ms(args.reps, || {
+    let precisions: &[Precision] =
+        if args.no_bf16 { &[Precision::F32] } else { &[Precision::F32, Precision::Bf16] };
+    let ms = medians_ms(args.reps, precisions.len(), |i| {
+        model.set_precision(precisions[i])?;
         model.infer(&x)?;
         Ok(())
     })?;
+    let (infer_ms, bf16_ms) = (ms[0], ms.get(1).copied());
+    model.set_precision(Precision::F32)?;
     let mut trainer = Trainer::new(model, &train_cfg)?;
     let step_ms = median_ms(args.reps, || {
         trainer.step(&x)?.map_err(|e| anyhow::anyhow!("non-finite loss: {e:?}"))?;
@@ -132,6 +160,7 @@ fn measure_ours(size: usize, args: &Args) -> Result<Sample> {
     Ok(Sample {
         train_step_ms: step_ms,
         infer_img_s: args.batch as f64 / (infer_ms / 1e3),
+        infer_img_s_bf16: bf16_ms.map(|ms| args.batch as f64 / (ms / 1e3)),
         peak_rss_mb: peak_rss_mb()?,
     })
 }
@@ -143,6 +172,7 @@ fn run_ours(size: usize, args: &Args) -> Result<Sample> {
         .args(["bench", "--worker", &size.to_string()])
         .args(["--batch", &args.batch.to_string(), "--reps", &args.reps.to_string()])
         .args(["--variant", args.variant.name(), "--memory-size", &args.memory_size.to_string()])
+        .args(args.no_bf16.then_some("--no-bf16"))
         .output()
         .context("running the bench worker")?;
     if !out.status.success() {
@@ -175,6 +205,7 @@ fn run_torch(python: &Path, size: usize, args: &Args, threads: usize) -> Result<
     Ok(Sample {
         train_step_ms: t.median_s * 1e3,
         infer_img_s: args.batch as f64 / t.infer_median_s,
+        infer_img_s_bf16: None,
         peak_rss_mb: t.peak_rss_mb,
     })
 }
@@ -270,8 +301,9 @@ pub fn run(args: Args) -> Result<()> {
         let (mut ours, mut torch) = (Vec::new(), Vec::new());
         for round in 0..args.rounds.max(1) {
             let s = run_ours(size, &args)?;
+            let bf16 = s.infer_img_s_bf16.map_or(String::new(), |v| format!(" ({v:.1} in bf16)"));
             println!(
-                "{size} px round {round}: ours  step {:.0} ms, {:.1} img/s, {:.0} MiB",
+                "{size} px round {round}: ours  step {:.0} ms, {:.1} img/s{bf16}, {:.0} MiB",
                 s.train_step_ms, s.infer_img_s, s.peak_rss_mb
             );
             ours.push(s);
@@ -291,6 +323,8 @@ pub fn run(args: Args) -> Result<()> {
             train_step_ms: med(&ours, |s| s.train_step_ms),
             torch_train_step_ms: opt(&torch, |s| s.train_step_ms),
             infer_img_s: med(&ours, |s| s.infer_img_s),
+            infer_img_s_bf16: (!args.no_bf16)
+                .then(|| median(ours.iter().filter_map(|s| s.infer_img_s_bf16).collect())),
             torch_infer_img_s: opt(&torch, |s| s.infer_img_s),
             peak_rss_mb: med(&ours, |s| s.peak_rss_mb),
             torch_peak_rss_mb: opt(&torch, |s| s.peak_rss_mb),
@@ -313,8 +347,8 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
     let mut md = format!(
         "# cargo xtask bench\n\n\
          - commit {}, {} ({} threads; flags: {})\n\
-         - {}, batch {}, N = {}, CPU f32; each round is a fresh process: one warm-up, then the \
-         median of {} timed repetitions; {} rounds, interleaved (ours, PyTorch, ours, ...)\n\
+         - {}, batch {}, N = {}, CPU f32 (bf16 column: {}); each round is a fresh process: one warm-up, then the median of {} timed repetitions; \
+         {} rounds, interleaved (ours, PyTorch, ours, ...)\n\
          - build: {profile}, rayon threads {threads}; RAYON_NUM_THREADS={}\n\
          - load average before {load_before}, after {}\n",
         commit(),
@@ -324,6 +358,15 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
         args.variant,
         args.batch,
         args.memory_size,
+        if args.no_bf16 {
+            "skipped, --no-bf16".to_string()
+        } else {
+            format!(
+                "inference with the convolutions' products in bf16, repetitions interleaved with \
+                 the f32 ones; AVX512_BF16 kernel: {}",
+                daad::nn::gemm::bf16_native()
+            )
+        },
         args.reps,
         args.rounds,
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
@@ -339,7 +382,9 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
     }
     md.push_str(
         "\n| size | train step ms, ours / PyTorch | ratio (per round) | inference img/s, ours / \
-         PyTorch | ratio (per round) | peak RSS MiB, ours / PyTorch |\n|---|---|---|---|---|---|\n",
+         PyTorch | ratio (per round) | inference img/s, ours bf16 | bf16 / PyTorch f32 (per \
+         round) | bf16 / ours f32 | peak RSS MiB, ours / PyTorch |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     for r in rows {
@@ -349,9 +394,16 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
         let (oi, ti) =
             (col(&r.ours_rounds, |s| s.infer_img_s), col(&r.torch_rounds, |s| s.infer_img_s));
         let ratio = |a: f64, b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}", a / b));
+        let bi: Vec<f64> = r.ours_rounds.iter().filter_map(|s| s.infer_img_s_bf16).collect();
+        let bf16_vs_torch = match r.infer_img_s_bf16 {
+            Some(b) if !ti.is_empty() => {
+                format!("**{}** ({})", ratio(b, r.torch_infer_img_s), ratios(&bi, &ti))
+            }
+            _ => "-".to_string(),
+        };
         let _ = writeln!(
             md,
-            "| {} | {:.0} / {} | **{}** ({}) | {:.1} / {} | **{}** ({}) | {:.0} / {} |",
+            "| {} | {:.0} / {} | **{}** ({}) | {:.1} / {} | **{}** ({}) | {} | {} | {} | {:.0} / {} |",
             r.size,
             r.train_step_ms,
             f(r.torch_train_step_ms, 0),
@@ -361,6 +413,9 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
             f(r.torch_infer_img_s, 1),
             ratio(r.infer_img_s, r.torch_infer_img_s),
             ratios(&oi, &ti),
+            f(r.infer_img_s_bf16, 1),
+            bf16_vs_torch,
+            r.infer_img_s_bf16.map_or("-".to_string(), |b| format!("{:.2} ({})", b / r.infer_img_s, ratios(&bi, &oi))),
             r.peak_rss_mb,
             f(r.torch_peak_rss_mb, 0),
         );
@@ -368,7 +423,8 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
     md.push_str(
         "\nTrain step ratio: ours / PyTorch time (< 1: we are faster). Inference ratio: ours / \
          PyTorch images/s (> 1: we are faster). Medians over the rounds; the per-round ratios \
-         in brackets show the noise.\n",
+         in brackets show the noise. bf16: training stays f32; the memory op's products are \
+         f32 in both columns.\n",
     );
     md
 }

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use daad::pipeline::{self, PredictOutcome};
+use daad::pipeline::{self, Precision, PredictOutcome};
 
 /// Arguments of `daad predict`.
 #[derive(clap::Args, Debug)]
@@ -26,14 +26,26 @@ pub struct Args {
     /// one, e.g. trained with fewer than 5 held-out images, gives the verdict "unknown").
     #[arg(long)]
     pub threshold: Option<f64>,
+    /// Precision of the convolutions' matrix products: f32, or bf16 (operands rounded to
+    /// bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16, slower elsewhere).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
 }
 
 /// Runs `daad predict`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(|| args.run.join("predictions"));
     let device = pipeline::default_device();
-    let outcomes = pipeline::predict(&args.run, &args.images, &out, args.threshold, &device)
-        .with_context(|| format!("predicting with run {}", args.run.display()))?;
+    let precision: Precision = args.precision.parse()?;
+    let outcomes = pipeline::predict_with_precision(
+        &args.run,
+        &args.images,
+        &out,
+        args.threshold,
+        precision,
+        &device,
+    )
+    .with_context(|| format!("predicting with run {}", args.run.display()))?;
     let mut failed = Vec::new();
     for o in &outcomes {
         println!("{}", serde_json::to_string(o).context("serialising a prediction")?);

@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+use crate::Precision;
+
 use super::geom::Geom;
 use super::matmul::{matmul, threads, Mat};
 use super::patches::{col2im_row, im2col_all};
@@ -30,6 +32,7 @@ fn to_batched(x: &[f32], batch: usize, m: usize, n: usize) -> Vec<f32> {
 }
 
 /// Batched [`im2col_gemm`].
+#[allow(clippy::too_many_arguments)]
 pub(super) fn im2col_gemm_batched(
     g: &Geom,
     batch: usize,
@@ -38,13 +41,15 @@ pub(super) fn im2col_gemm_batched(
     m: usize,
     bias: Option<&[f32]>,
     out: &mut [f32],
+    prec: Precision,
 ) {
     let (kd, n) = (g.rows(), g.cols());
     let bn = batch * n;
     let cols = im2col_all(g, batch, img);
     let mut res = vec![0f32; m * bn];
     let wm = Mat { data: w, rs: kd, cs: 1 };
-    matmul((m, bn, kd), &mut res, false, wm, Mat { data: &cols, rs: bn, cs: 1 }, threads());
+    let cm = Mat { data: &cols, rs: bn, cs: 1 };
+    matmul(prec, (m, bn, kd), &mut res, false, wm, cm, threads());
     out.par_chunks_mut(n).enumerate().for_each(|(p, o)| {
         let (b, r) = (p / m, p % m);
         let src = &res[r * bn + b * n..r * bn + (b + 1) * n];
@@ -56,6 +61,7 @@ pub(super) fn im2col_gemm_batched(
 }
 
 /// Batched [`gemm_col2im`].
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_col2im_batched(
     g: &Geom,
     batch: usize,
@@ -64,13 +70,15 @@ pub(super) fn gemm_col2im_batched(
     m: usize,
     bias: Option<&[f32]>,
     img: &mut [f32],
+    prec: Precision,
 ) {
     let (k, kd, n, hw) = (g.p.k, g.rows(), g.cols(), g.h * g.w);
     let bn = batch * n;
     let ct = to_batched(cols, batch, m, n);
     let mut dcols = vec![0f32; kd * bn];
     let wt = Mat { data: w, rs: 1, cs: kd };
-    matmul((kd, bn, m), &mut dcols, false, wt, Mat { data: &ct, rs: bn, cs: 1 }, threads());
+    let cm = Mat { data: &ct, rs: bn, cs: 1 };
+    matmul(prec, (kd, bn, m), &mut dcols, false, wt, cm, threads());
     img.par_chunks_mut(hw).enumerate().for_each(|(p, plane)| {
         let (b, c) = (p / g.c, p % g.c);
         plane.fill(bias.map_or(0.0, |bias| bias[c]));
@@ -97,6 +105,7 @@ pub(super) fn weight_grad_batched(
     let ct = to_batched(cols, batch, m, n);
     let mut dw = vec![0f32; m * kd];
     matmul(
+        Precision::F32,
         (m, kd, bn),
         &mut dw,
         false,
