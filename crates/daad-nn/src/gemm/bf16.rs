@@ -17,7 +17,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::{check_view, matmul_f32, Mat};
+use super::{matmul_f32, Mat};
 
 /// Rows of the micro-kernel's tile: 6 x 4 accumulator zmm. (12 x 2 reaches the same peak with
 /// its data in L1, but was ~15 % slower on the model's shapes: one broadcast per two products
@@ -111,18 +111,9 @@ pub fn matmul_bf16(
     b: Mat<'_>,
     threads: usize,
 ) {
-    if m == 0 || n == 0 {
+    if super::done_without_product((m, n, k), dst, accumulate, a, b) {
         return;
     }
-    assert!(dst.len() >= m * n, "gemm: dst has {} elements, needs {m} x {n}", dst.len());
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    check_view(a, m, k, "a");
-    check_view(b, k, n, "b");
     #[cfg(target_arch = "x86_64")]
     if kernel == Bf16Kernel::Avx512 && bf16_native() {
         return blocked((m, n, k), dst, accumulate, a, b, threads);

@@ -37,6 +37,30 @@ pub(crate) fn check_view(v: Mat<'_>, rows: usize, cols: usize, what: &str) {
     );
 }
 
+/// Checks the shapes of a product (panics if a view is too short, a caller's bug) and settles
+/// the empty ones: true when there is nothing left to multiply (`m`, `n` or `k` is 0).
+pub(crate) fn done_without_product(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    a: Mat<'_>,
+    b: Mat<'_>,
+) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    assert!(dst.len() >= m * n, "gemm: dst has {} elements, needs {m} x {n}", dst.len());
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return true;
+    }
+    check_view(a, m, k, "a");
+    check_view(b, k, n, "b");
+    false
+}
+
 /// `dst (m x n, row-major) [+]= a (m x k) @ b (k x n)` at `precision`, on `threads` rayon threads
 /// (1: the calling thread only). Panics if a view is too short for its shape (a caller's bug).
 pub fn matmul(
@@ -65,18 +89,9 @@ pub(crate) fn matmul_f32(
     b: Mat<'_>,
     threads: usize,
 ) {
-    if m == 0 || n == 0 {
+    if done_without_product((m, n, k), dst, accumulate, a, b) {
         return;
     }
-    assert!(dst.len() >= m * n, "gemm: dst has {} elements, needs {m} x {n}", dst.len());
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    check_view(a, m, k, "a");
-    check_view(b, k, n, "b");
     let par = if threads <= 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
     // SAFETY: the pointers are valid for every index gemm touches (checked above), dst does not
     // alias the inputs (it is a distinct &mut slice), and f32 is a supported type.
