@@ -459,7 +459,7 @@ pub fn provenance(s: &GridSettings, title: &str) -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = workers::cores();
     let device = format!("{:?}", pipeline::default_device());
     let mut out = String::new();
     let _ = writeln!(out, "# {title}\n");

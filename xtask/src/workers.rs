@@ -32,17 +32,20 @@ pub fn assigned_cell() -> Option<String> {
     std::env::var(CELL_ENV).ok().filter(|s| !s.is_empty())
 }
 
+/// The threads this machine runs at once (1 when it cannot tell).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 /// Threads each of `jobs` workers gets on this machine (at least one).
 pub fn threads_per_job(jobs: usize) -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    (cores / jobs.max(1)).max(1)
+    (cores() / jobs.max(1)).max(1)
 }
 
 /// `--jobs` when given, else `default` (0 means one job per core).
 pub fn resolve_jobs(asked: Option<usize>, default: usize) -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     match asked.unwrap_or(default) {
-        0 => cores,
+        0 => cores(),
         n => n,
     }
 }
@@ -155,8 +158,8 @@ fn check_exit(cell: &Cell, status: ExitStatus, results: &Path, stop: &AtomicBool
     }
     let log_path = grid::cell_dir(results, cell).join(WORKER_LOG);
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(15).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(15)..];
     bail!(
         "cell {} failed in its worker ({status}); the last lines of {}:\n{}",
         cell.name(),
