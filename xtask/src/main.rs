@@ -37,7 +37,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    daad_cli::support::logging::init();
+    daad_cli::support::startup::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Download(args) => commands::download::run(args),

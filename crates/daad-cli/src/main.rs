@@ -32,7 +32,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    support::logging::init();
+    support::startup::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(args) => cli::synth::run(args),

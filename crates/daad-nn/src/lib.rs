@@ -5,6 +5,7 @@
 //!   products run in f32 or, for inference, in bf16 ([`Precision`], the kernels in [`gemm`]).
 //! - [`BatchNorm2d`] with PyTorch semantics and a fused activation ([`BatchNorm2d::forward_act`]).
 //! - [`Adam`]: Adam/AdamW updating every parameter in place in one fused pass.
+//! - [`retain_freed_memory`]: the allocator setup binaries call first (freed blocks reused).
 //!
 //! ```
 //! use candle_core::{DType, Device, Module, ModuleT, Tensor};
@@ -27,6 +28,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod allocator;
 pub mod batch_norm;
 pub mod conv;
 mod conv_ops;
@@ -40,6 +42,7 @@ pub mod precision;
 
 pub use activation::{activation, Activation};
 pub use adam::{Adam, ParamsAdam};
+pub use allocator::{retain_freed_memory, AllocatorSetup};
 pub use batch_norm::{batch_norm2d, BatchNorm2d};
 pub use conv::{conv2d, Conv2d, Conv2dConfig};
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2d, ConvTranspose2dConfig};

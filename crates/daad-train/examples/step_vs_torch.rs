@@ -67,6 +67,7 @@ fn ours(
 }
 
 fn main() -> anyhow::Result<()> {
+    daad_nn::retain_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let sizes: Vec<usize> = arg(&args, "--sizes", "64,128,256")
         .split(',')

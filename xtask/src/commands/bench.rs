@@ -49,6 +49,11 @@ pub struct Args {
     /// test or CI step needs PyTorch).
     #[arg(long, value_name = "PYTHON")]
     pub against_pytorch: Option<PathBuf>,
+    /// Run PyTorch with the allocator setup our processes use (freed memory kept for reuse:
+    /// `GLIBC_TUNABLES` as in `daad_nn::allocator`), to compare like with like; without it
+    /// PyTorch runs with glibc's defaults, as it does when installed.
+    #[arg(long, requires = "against_pytorch")]
+    pub torch_same_allocator: bool,
     /// Skip the bf16 inference measurement (on a CPU without AVX512_BF16 it runs the slow
     /// portable kernel).
     #[arg(long)]
@@ -190,6 +195,10 @@ fn run_torch(python: &Path, size: usize, args: &Args, threads: usize) -> Result<
         .args(["--steps", &args.reps.to_string(), "--variant", args.variant.name()])
         .args(["--memory-size", &args.memory_size.to_string(), "--threads", &threads.to_string()])
         .arg("--infer")
+        .envs(
+            args.torch_same_allocator
+                .then_some(("GLIBC_TUNABLES", daad::nn::allocator::GLIBC_TUNABLES_EQUIVALENT)),
+        )
         .output()
         .with_context(|| format!("running {}", python.display()))?;
     if !out.status.success() {
@@ -372,10 +381,23 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
         load_average(),
     );
+    let _ = writeln!(
+        md,
+        "- allocator, ours: {:?} (`daad_nn::retain_freed_memory`)",
+        daad::nn::retain_freed_memory()
+    );
     if let Some(py) = &args.against_pytorch {
+        let allocator = if args.torch_same_allocator {
+            format!(
+                "the same as ours, GLIBC_TUNABLES={}",
+                daad::nn::allocator::GLIBC_TUNABLES_EQUIVALENT
+            )
+        } else {
+            "glibc's defaults".to_string()
+        };
         let _ = writeln!(
             md,
-            "- PyTorch {} (`{}`), torch.set_num_threads({threads})",
+            "- PyTorch {} (`{}`), torch.set_num_threads({threads}), allocator: {allocator}",
             torch_version(py),
             py.display()
         );

@@ -3,6 +3,7 @@
 pub mod logging;
 pub mod progress;
 pub mod signal;
+pub mod startup;
 
 /// An error and its causes on one line (`outer: cause: root`), each text once: a typed error
 /// whose message already quotes its source (an OS or codec message) does not repeat it.
