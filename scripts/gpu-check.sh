@@ -49,13 +49,17 @@ build() {
   set -e
   local feat_mem=() feat_cli=()
   if [ "$cpu" = 0 ]; then
-    if [ -f ../shared/tools/cuda-build-env.sh ]; then
-      # shellcheck disable=SC1091
-      source ../shared/tools/cuda-build-env.sh
-    else
-      # shellcheck disable=SC1091
-      source /work/shared/tools/cuda-build-env.sh
-    fi
+    # The environment script writes the driver stub from cudarc's sources: fetch them first.
+    cargo fetch
+    local env_script=../shared/tools/cuda-build-env.sh
+    [ -f "$env_script" ] || env_script=/work/shared/tools/cuda-build-env.sh
+    # It is written for an interactive shell (globs that may not match, pipelines that may
+    # fail): source it without -e / pipefail, then check that it gave us nvcc.
+    set +e +o pipefail
+    # shellcheck disable=SC1090
+    source "$env_script"
+    set -e -o pipefail
+    command -v nvcc >/dev/null || { echo "gpu-check: $env_script did not put nvcc on PATH" >&2; exit 1; }
     feat_mem=(--features daad-memory/cuda)
     feat_cli=(--features cuda)
   fi
