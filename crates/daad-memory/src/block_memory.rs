@@ -1,7 +1,8 @@
 //! `BlockMemory`: the bank parameter plus divide -> sparse attention -> assemble.
 
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::{Init, VarBuilder};
+use daad_nn::Precision;
 
 use crate::attention::{resolve_backend, sparse_attention};
 use crate::config::Backend;
@@ -17,6 +18,7 @@ pub struct BlockMemory {
     cfg: MemoryConfig,
     chw: (usize, usize, usize),
     item_dim: usize,
+    precision: Precision,
 }
 
 impl BlockMemory {
@@ -40,7 +42,13 @@ impl BlockMemory {
             "bank",
             Init::Uniform { lo: -bound, up: bound },
         )?;
-        Ok(BlockMemory { bank, cfg: cfg.clone(), chw: (channels, height, width), item_dim })
+        Ok(BlockMemory {
+            bank,
+            cfg: cfg.clone(),
+            chw: (channels, height, width),
+            item_dim,
+            precision: Precision::F32,
+        })
     }
 
     /// Memory output (B, C, H, W) and the addressing weights (B*Q, N) (rows in [`divide`]'s order).
@@ -72,7 +80,16 @@ impl BlockMemory {
         }
         let backend =
             resolve_backend(self.cfg.backend, f.device(), f.dtype()).map_err(Error::into_candle)?;
-        if backend == Backend::FusedCpu && f.dtype() == self.bank.dtype() {
+        let fused = backend == Backend::FusedCpu && f.dtype() == self.bank.dtype();
+        if self.precision == Precision::Bf16 && !(fused && f.dtype() == DType::F32) {
+            return Err(Error::Bf16Unavailable(format!(
+                "they run in the fused CPU op on f32 maps; this input is {:?} on {:?}",
+                f.dtype(),
+                f.device()
+            ))
+            .into_candle());
+        }
+        if fused {
             // One op reads the map directly: no divide / assemble tensors, forward or backward.
             return op::block_memory(
                 f,
@@ -80,6 +97,7 @@ impl BlockMemory {
                 self.cfg.rates,
                 self.cfg.shrink,
                 self.cfg.temperature,
+                self.precision,
             )
             .map_err(Error::into_candle);
         }
@@ -92,6 +110,34 @@ impl BlockMemory {
             self.cfg.backend,
         )?;
         Ok((assemble(&out, self.cfg.rates, shape)?, w))
+    }
+
+    /// The precision of the forward products ([`Precision::F32`] unless set).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of the two forward products (similarities and mixing); the gradients
+    /// stay f32. bf16 runs in the fused CPU op only: with the dot-product similarity or a
+    /// reference / CUDA backend it is an [`Error::Bf16Unavailable`], as is a later forward on
+    /// anything but a CPU f32 map.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if precision == Precision::Bf16 {
+            if self.cfg.similarity != Similarity::Cosine {
+                return Err(Error::Bf16Unavailable(format!(
+                    "the {:?} similarity runs the reference implementation; use cosine or f32",
+                    self.cfg.similarity
+                )));
+            }
+            if !matches!(self.cfg.backend, Backend::Auto | Backend::FusedCpu) {
+                return Err(Error::Bf16Unavailable(format!(
+                    "backend {:?} computes in f32; use the fused CPU op (auto) or f32",
+                    self.cfg.backend
+                )));
+            }
+        }
+        self.precision = precision;
+        Ok(())
     }
 
     /// The bank (N, D).

@@ -38,9 +38,9 @@ impl Rates {
         let ok = self.h > 0
             && self.w > 0
             && self.c > 0
-            && height % self.h == 0
-            && width % self.w == 0
-            && channels % self.c == 0;
+            && height.is_multiple_of(self.h)
+            && width.is_multiple_of(self.w)
+            && channels.is_multiple_of(self.c);
         if ok {
             Ok(())
         } else {

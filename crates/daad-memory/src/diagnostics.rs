@@ -83,7 +83,7 @@ impl DiagnosticsAccumulator {
     /// Adds the rows of a row-major (M, N) weight matrix given as a slice.
     pub fn update_rows(&mut self, weights: &[f32]) -> Result<()> {
         let n = self.used.len();
-        if n == 0 || weights.len() % n != 0 {
+        if n == 0 || !weights.len().is_multiple_of(n) {
             return Err(Error::Shape {
                 what: "diagnostics weights",
                 expected: format!("(M, {n}) values"),

@@ -45,6 +45,9 @@ pub enum Error {
         /// What to do instead.
         hint: &'static str,
     },
+    /// bf16 products asked of a memory that cannot run them.
+    #[error("bf16 memory products: {0}")]
+    Bf16Unavailable(String),
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

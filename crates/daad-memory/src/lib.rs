@@ -43,6 +43,8 @@ pub mod reference;
 pub use attention::{resolve_backend, sparse_attention};
 pub use block_memory::BlockMemory;
 pub use config::{Backend, MemoryConfig, Rates, Shrink, Similarity};
+/// The precision of the forward products ([`BlockMemory::set_precision`]), daad-nn's.
+pub use daad_nn::Precision;
 pub use diagnostics::{diagnostics, DiagnosticsAccumulator, MemoryDiagnostics, ScaleDiagnostics};
 pub use divide::{assemble, divide};
 pub use error::{Error, Result};

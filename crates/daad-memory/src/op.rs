@@ -14,6 +14,8 @@
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor};
 
+use daad_nn::Precision;
+
 use crate::config::{Rates, Shrink};
 use crate::cpu::{self, BlockGeom};
 use crate::error::Result;
@@ -59,6 +61,8 @@ pub(crate) struct AttnFwd {
     pub(crate) input: Input,
     pub(crate) shrink: Shrink,
     pub(crate) temperature: f64,
+    /// Of the two forward products (CPU f32 only; the backward is always f32).
+    pub(crate) precision: Precision,
 }
 
 impl CustomOp2 for AttnFwd {
@@ -76,7 +80,15 @@ impl CustomOp2 for AttnFwd {
         let (mnd, geom) = sizes(self.input, l1, l2)?;
         let (m, n, _) = mnd;
         let len = l1.shape().elem_count() + 2 * m * n;
-        let st = cpu::forward((s1, l1), (s2, l2), mnd, geom, self.shrink, self.temperature)?;
+        let st = cpu::forward(
+            (s1, l1),
+            (s2, l2),
+            mnd,
+            geom,
+            self.shrink,
+            self.temperature,
+            self.precision,
+        )?;
         Ok((st, Shape::from(len)))
     }
 
@@ -91,6 +103,9 @@ impl CustomOp2 for AttnFwd {
         let Input::Queries = self.input else {
             bail!("daad-memory CUDA op: takes queries, divide the map first")
         };
+        if self.precision != Precision::F32 {
+            bail!("daad-memory CUDA op: bf16 products run on the CPU only")
+        }
         crate::cuda::forward(s1, l1, s2, l2, self.shrink, self.temperature)
     }
 
@@ -191,6 +206,7 @@ fn apply(
     input: Input,
     shrink: Shrink,
     temperature: f64,
+    precision: Precision,
 ) -> Result<(Tensor, Tensor)> {
     let k = x.elem_count();
     let (n, _) = bank.dims2()?;
@@ -198,8 +214,9 @@ fn apply(
         Input::Queries => x.dim(0)?,
         Input::Map(rates) => x.dim(0)? * rates.blocks(),
     };
-    let packed =
-        x.contiguous()?.apply_op2(&bank.contiguous()?, AttnFwd { input, shrink, temperature })?;
+    let packed = x
+        .contiguous()?
+        .apply_op2(&bank.contiguous()?, AttnFwd { input, shrink, temperature, precision })?;
     let x_out = packed.narrow(0, 0, k)?.reshape(x.shape())?;
     let w = packed.narrow(0, k, m * n)?.reshape((m, n))?;
     Ok((x_out, w))
@@ -212,16 +229,18 @@ pub(crate) fn sparse_attention(
     shrink: Shrink,
     temperature: f64,
 ) -> Result<(Tensor, Tensor)> {
-    apply(q, bank, Input::Queries, shrink, temperature)
+    apply(q, bank, Input::Queries, shrink, temperature, Precision::F32)
 }
 
-/// Fused block memory over a CPU map (B, C, H, W): divide, attention and assemble in one op.
+/// Fused block memory over a CPU map (B, C, H, W): divide, attention and assemble in one op,
+/// the forward products at `precision`.
 pub(crate) fn block_memory(
     f: &Tensor,
     bank: &Tensor,
     rates: Rates,
     shrink: Shrink,
     temperature: f64,
+    precision: Precision,
 ) -> Result<(Tensor, Tensor)> {
-    apply(f, bank, Input::Map(rates), shrink, temperature)
+    apply(f, bank, Input::Map(rates), shrink, temperature, precision)
 }

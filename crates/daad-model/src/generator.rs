@@ -116,10 +116,25 @@ impl Generator {
         Ok(Self { enc, memory, dec, skips: cfg.skips })
     }
 
-    /// Sets the precision of every convolution's forward product.
-    pub(crate) fn set_precision(&mut self, precision: Precision) {
+    /// Sets the precision of every convolution's and memory's forward products; a memory that
+    /// cannot run bf16 (dot-product similarity, reference backend) is an error and changes
+    /// nothing.
+    pub(crate) fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        let mut memories: Vec<(usize, BlockMemory)> = Vec::new();
+        for (l, mem) in self.memory.iter().enumerate() {
+            if let Some(mem) = mem {
+                let mut mem = mem.clone();
+                mem.set_precision(precision)
+                    .map_err(|source| Error::Memory { scale: l + 1, source })?;
+                memories.push((l, mem));
+            }
+        }
+        for (l, mem) in memories {
+            self.memory[l] = Some(mem);
+        }
         self.enc.iter_mut().for_each(|(c, _)| c.set_precision(precision));
         self.dec.iter_mut().for_each(|(c, _)| c.set_precision(precision));
+        Ok(())
     }
 
     /// x (B, C, S, S) in [-1, 1] -> x_hat (B, C, S, S) in (-1, 1); `train` picks BatchNorm's mode.

@@ -99,10 +99,11 @@ impl DaadModel {
         self.precision
     }
 
-    /// Sets the precision of every convolution's forward product (generator and discriminator;
-    /// gradients stay f32, so this is meant for inference). bf16 on a device other than the CPU
-    /// is a typed error; on a CPU without AVX512_BF16 it runs the portable kernel (slower than
-    /// f32) and says so in a warning.
+    /// Sets the precision of the forward products of every convolution (generator and
+    /// discriminator) and memory (gradients stay f32, so this is meant for inference). bf16 on a
+    /// device other than the CPU, or with a memory that cannot run it (dot-product similarity,
+    /// reference backend), is a typed error; on a CPU without AVX512_BF16 it runs the portable
+    /// kernel (slower than f32) and says so in a warning.
     pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
         precision.check_device(&self.device).map_err(|e| Error::Layer(Box::new(e)))?;
         if precision == Precision::Bf16 && !daad_nn::gemm::bf16_native() {
@@ -111,7 +112,7 @@ impl DaadModel {
                  rounded, then f32 products), slower than f32; use --precision f32 for speed"
             );
         }
-        self.generator.set_precision(precision);
+        self.generator.set_precision(precision)?;
         if let Some(d) = self.discriminator.as_mut() {
             d.set_precision(precision);
         }

@@ -3,7 +3,7 @@
 //! (`scripts/torch_daad_step.py`) in interleaved rounds (ours, theirs, ours, ...), so that load
 //! on a shared machine hits both sides alike and the spread between rounds shows the noise.
 //!
-//! Inference is also measured with the convolutions' products in bf16 (`--precision bf16` of
+//! Inference is also measured with the model's products (convolutions and memories) in bf16 (`--precision bf16` of
 //! `daad test`/`predict`), its repetitions interleaved with the f32 ones in the same process;
 //! `--no-bf16` skips it.
 //!
@@ -371,7 +371,7 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
             "skipped, --no-bf16".to_string()
         } else {
             format!(
-                "inference with the convolutions' products in bf16, repetitions interleaved with \
+                "inference with the products of the convolutions and memories in bf16, repetitions interleaved with \
                  the f32 ones; AVX512_BF16 kernel: {}",
                 daad::nn::gemm::bf16_native()
             )
@@ -445,8 +445,7 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
     md.push_str(
         "\nTrain step ratio: ours / PyTorch time (< 1: we are faster). Inference ratio: ours / \
          PyTorch images/s (> 1: we are faster). Medians over the rounds; the per-round ratios \
-         in brackets show the noise. bf16: training stays f32; the memory op's products are \
-         f32 in both columns.\n",
+         in brackets show the noise. bf16: training stays f32.\n",
     );
     md
 }

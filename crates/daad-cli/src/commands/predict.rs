@@ -26,7 +26,7 @@ pub struct Args {
     /// one, e.g. trained with fewer than 5 held-out images, gives the verdict "unknown").
     #[arg(long)]
     pub threshold: Option<f64>,
-    /// Precision of the convolutions' matrix products: f32, or bf16 (operands rounded to
+    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands rounded to
     /// bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16, slower elsewhere).
     #[arg(long, default_value = "f32")]
     pub precision: String,

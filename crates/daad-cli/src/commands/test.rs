@@ -41,7 +41,7 @@ pub struct Args {
     /// test image by score with its reconstruction, anomaly map and mask, and a threshold slider.
     #[arg(long)]
     pub html: bool,
-    /// Precision of the convolutions' matrix products: f32, or bf16 (operands rounded to
+    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands rounded to
     /// bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16, slower elsewhere).
     #[arg(long, default_value = "f32")]
     pub precision: String,

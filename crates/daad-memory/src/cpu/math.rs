@@ -1,9 +1,14 @@
 //! Row kernels and the two cores of the fused op (forward and backward over a query matrix).
 //!
-//! Products go through `gemm` (rayon-parallel, any strides); everything per row (softmax,
-//! drop, renormalisation and their backward) runs in one pass per row with rayon.
+//! Products go through `gemm` (rayon-parallel, any strides), the two forward ones optionally
+//! through daad-nn's bf16 kernel; everything per row (softmax, drop, renormalisation and their
+//! backward) runs in one pass per row with rayon.
+
+use std::any::TypeId;
 
 use candle_core::CpuStorage;
+use daad_nn::gemm::Mat;
+use daad_nn::Precision;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -110,6 +115,60 @@ unsafe fn matmul<T: Real>(
         false,
         par(),
     )
+}
+
+/// `v` as f32 when `T` is f32 (the bf16 products take f32 operands only).
+fn as_f32<T: Real>(v: &[T]) -> Option<&[f32]> {
+    // SAFETY: the cast happens only when T is f32, so layout and validity are the same.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) })
+}
+
+/// [`as_f32`] for a mutable slice.
+fn as_f32_mut<T: Real>(v: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in as_f32; the borrow of `v` moves into the result.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) })
+}
+
+/// A forward product `dst (m x n) = lhs (m x k) @ rhs (k x n)` (strides `(rs, cs)`), at
+/// `precision`: bf16 rounds the operands and accumulates in f32 (daad-nn's kernel; f32 only,
+/// which [`crate::op`] checks before the kernels run).
+fn forward_product<T: Real>(
+    precision: Precision,
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    (lhs, lhs_strides): (&[T], (usize, usize)),
+    (rhs, rhs_strides): (&[T], (usize, usize)),
+) {
+    if let (Precision::Bf16, Some(l), Some(r)) = (precision, as_f32(lhs), as_f32(rhs)) {
+        let dst = as_f32_mut(dst).expect("dst has the operands' type");
+        let (a, b) = (
+            Mat { data: l, rs: lhs_strides.0, cs: lhs_strides.1 },
+            Mat { data: r, rs: rhs_strides.0, cs: rhs_strides.1 },
+        );
+        daad_nn::gemm::matmul(precision, (m, n, k), dst, false, a, b, rayon::current_num_threads());
+        return;
+    }
+    debug_assert!(dst.len() >= m * n);
+    debug_assert!(lhs.len() > (m - 1) * lhs_strides.0 + (k - 1) * lhs_strides.1);
+    debug_assert!(rhs.len() > (k - 1) * rhs_strides.0 + (n - 1) * rhs_strides.1);
+    // SAFETY: the callers size every buffer for its (rows, cols, strides) (asserted above in
+    // debug builds); dst does not alias the operands (a distinct &mut slice).
+    unsafe {
+        matmul(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            n,
+            false,
+            lhs.as_ptr(),
+            lhs_strides,
+            rhs.as_ptr(),
+            rhs_strides,
+        )
+    }
 }
 
 /// Turns the softmax `p` of one row into shrunk weights `w`.
@@ -237,6 +296,7 @@ pub(crate) fn forward_core<T: Real>(
     (m, n, d): (usize, usize, usize),
     shrink: Shrink,
     temperature: f64,
+    precision: Precision,
     out: &mut [T],
     w: &mut [T],
     s: &mut [T],
@@ -245,9 +305,7 @@ pub(crate) fn forward_core<T: Real>(
     debug_assert!(w.len() == m * n && s.len() == m * n && nq.len() == m);
     let inv_nm: Vec<T> = row_norms(bank, d).iter().map(|v| T::from_f64(1.0 / v)).collect();
     // raw dots q M^T into s, then cosine, softmax and shrinkage row by row
-    unsafe {
-        matmul(m, n, d, s.as_mut_ptr(), n, false, q.as_ptr(), (d, 1), bank.as_ptr(), (1, d));
-    }
+    forward_product(precision, (m, n, d), s, (q, (d, 1)), (bank, (1, d)));
     let inv_t = T::from_f64(1.0 / temperature);
     s.par_chunks_mut(n).zip(w.par_chunks_mut(n)).zip(nq.par_iter()).for_each_init(
         || vec![T::ZERO; n],
@@ -260,9 +318,7 @@ pub(crate) fn forward_core<T: Real>(
             shrink_row(p, w, shrink);
         },
     );
-    unsafe {
-        matmul(m, d, n, out.as_mut_ptr(), d, false, w.as_ptr(), (n, 1), bank.as_ptr(), (d, 1));
-    }
+    forward_product(precision, (m, d, n), out, (w, (n, 1)), (bank, (d, 1)));
 }
 
 /// Backward over queries. `qg` (2m, d) stacks the queries and the upstream gradient of the

@@ -9,6 +9,7 @@ mod blocks;
 pub(crate) mod math;
 
 use candle_core::{backend::BackendStorage, bail, CpuStorage, Layout};
+use daad_nn::Precision;
 
 pub(crate) use blocks::BlockGeom;
 use math::{backward_core, forward_core, row_norm, row_norms, Real};
@@ -33,6 +34,7 @@ pub(crate) fn forward(
     geom: Option<BlockGeom>,
     shrink: Shrink,
     temperature: f64,
+    precision: Precision,
 ) -> candle_core::Result<CpuStorage> {
     fn typed<T: Real>(
         x: Arg<'_>,
@@ -41,16 +43,20 @@ pub(crate) fn forward(
         geom: Option<BlockGeom>,
         shrink: Shrink,
         temperature: f64,
+        precision: Precision,
     ) -> candle_core::Result<CpuStorage> {
         let (x, bank) = (contiguous::<T>(x, "input")?, contiguous::<T>(bank, "bank")?);
-        Ok(T::storage(fwd_typed(x, bank, mnd, geom, shrink, temperature)))
+        Ok(T::storage(fwd_typed(x, bank, mnd, geom, shrink, temperature, precision)))
     }
     match (x.0, bank.0) {
         (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-            typed::<f32>(x, bank, mnd, geom, shrink, temperature)
+            typed::<f32>(x, bank, mnd, geom, shrink, temperature, precision)
+        }
+        (CpuStorage::F64(_), CpuStorage::F64(_)) if precision == Precision::F32 => {
+            typed::<f64>(x, bank, mnd, geom, shrink, temperature, precision)
         }
         (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-            typed::<f64>(x, bank, mnd, geom, shrink, temperature)
+            bail!("daad-memory fused op: bf16 products take f32 tensors, got f64")
         }
         _ => bail!(
             "daad-memory fused op: f32 or f64 input and bank of one dtype, got {:?} and {:?}",
@@ -101,6 +107,7 @@ fn fwd_typed<T: Real>(
     geom: Option<BlockGeom>,
     shrink: Shrink,
     temperature: f64,
+    precision: Precision,
 ) -> Vec<T> {
     let (m, n, d) = mnd;
     let mut packed = vec![T::ZERO; x.len() + 2 * m * n];
@@ -109,13 +116,13 @@ fn fwd_typed<T: Real>(
     match geom {
         None => {
             let nq = row_norms(x, d);
-            forward_core((x, &nq), bank, mnd, shrink, temperature, x_out, w, s)
+            forward_core((x, &nq), bank, mnd, shrink, temperature, precision, x_out, w, s)
         }
         Some(geom) => {
             let mut q = vec![T::ZERO; m * d];
             let nq = geom.gather_then(x, &mut q, row_norm);
             let mut out = vec![T::ZERO; m * d];
-            forward_core((&q, &nq), bank, mnd, shrink, temperature, &mut out, w, s);
+            forward_core((&q, &nq), bank, mnd, shrink, temperature, precision, &mut out, w, s);
             geom.scatter(&out, x_out);
         }
     }
