@@ -273,6 +273,7 @@ mod tests {
             threshold: Some(0.5),
             config: serde_json::Value::Null,
             calibration: None,
+            precision: "f32".into(),
         }
     }
 

@@ -44,8 +44,17 @@ impl RunScorer {
             threshold: calibration.threshold,
             config: serde_json::to_value(config).unwrap_or_default(),
             calibration: serde_json::to_value(&calibration).ok(),
+            precision: detector.precision().name().to_string(),
         };
         Ok(RunScorer { detector, info })
+    }
+
+    /// The scorer with the model's matrix products at `precision` (bf16: CPU only; see
+    /// [`daad::Detector::with_precision`]).
+    pub fn with_precision(mut self, precision: daad::nn::Precision) -> Result<Self, daad::Error> {
+        self.detector = self.detector.with_precision(precision)?;
+        self.info.precision = precision.name().to_string();
+        Ok(self)
     }
 }
 

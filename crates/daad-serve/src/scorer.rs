@@ -27,6 +27,13 @@ pub struct ModelInfo {
     pub config: serde_json::Value,
     /// The stored score calibration (min-max statistics, gamma, threshold), if any.
     pub calibration: Option<serde_json::Value>,
+    /// Precision of the model's matrix products (`f32`, or `bf16` with `daad serve --precision`).
+    #[serde(default = "f32_name")]
+    pub precision: String,
+}
+
+fn f32_name() -> String {
+    daad::nn::Precision::F32.name().to_string()
 }
 
 /// The score of one image.

@@ -185,9 +185,10 @@ impl Server {
         let Server { listener, state, worker } = self;
         let addr = state.opts.addr;
         tracing::info!(
-            "serving {} ({}) on http://{}",
+            "serving {} ({}, {} products) on http://{}",
             state.info.run,
             state.info.variant,
+            state.info.precision,
             listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string())
         );
         let app = router(state);
@@ -535,7 +536,7 @@ async fn predict_inner(
         });
     }
     Ok(json!({
-        "model": {"run": st.info.run, "run_id": st.info.run_id, "variant": st.info.variant, "image_size": st.info.image_size},
+        "model": {"run": st.info.run, "run_id": st.info.run_id, "variant": st.info.variant, "image_size": st.info.image_size, "precision": st.info.precision},
         "threshold": st.info.threshold,
         "results": results,
     }))

@@ -331,3 +331,26 @@ fn load_and_fault_on_loopback() -> Result<()> {
     assert_eq!(common::get(&s.url("/readyz"), &[])?.status, 200);
     s.stop()
 }
+
+#[test]
+fn bf16_scorer_says_so_and_scores_like_f32() -> Result<()> {
+    use daad_serve::Scorer;
+    let (run, data) = tiny_run();
+    let items = dataset_items(data, CATEGORY)?;
+    let images: Vec<_> =
+        items.iter().map(|it| image::open(&it.image)).collect::<Result<Vec<_>, _>>()?;
+    let f32_scorer = RunScorer::open(run, &candle_core::Device::Cpu)?;
+    let bf16_scorer = RunScorer::open(run, &candle_core::Device::Cpu)?
+        .with_precision(daad::nn::Precision::Bf16)?;
+    assert_eq!(f32_scorer.info().precision, "f32");
+    assert_eq!(bf16_scorer.info().precision, "bf16");
+    let a = f32_scorer.score(&images, false).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let b = bf16_scorer.score(&images, false).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let diff = a.iter().zip(&b).map(|(x, y)| (x.score - y.score).abs()).fold(0.0, f64::max);
+    let spread = a.iter().map(|x| x.score).fold(f64::MIN, f64::max)
+        - a.iter().map(|x| x.score).fold(f64::MAX, f64::min);
+    eprintln!("bf16 vs f32 scores: max |diff| {diff:.2e}, f32 spread {spread:.3}");
+    ensure!(diff > 0.0, "bf16 scores equal f32 exactly: the precision did not apply");
+    ensure!(diff < 0.05 * spread, "bf16 scores differ by {diff:.3e} (spread {spread:.3})");
+    Ok(())
+}

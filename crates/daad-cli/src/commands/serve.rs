@@ -32,12 +32,18 @@ pub struct Args {
     /// Category of --data shown by the page.
     #[arg(long, requires = "data")]
     pub category: Option<String>,
+    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands
+    /// rounded to bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
 }
 
 /// Runs `daad serve` until SIGINT or SIGTERM (in-flight requests finish first).
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let precision: daad::nn::Precision = a.precision.parse()?;
     let device = daad::pipeline::default_device();
     let scorer = daad_serve::RunScorer::open(&a.run, &device)
+        .and_then(|s| s.with_precision(precision))
         .with_context(|| format!("opening run {}", a.run.display()))?;
     check_memory(&a, &device)?;
     let mut opts = daad_serve::ServeOptions {

@@ -41,6 +41,7 @@ impl Scorer for FakeScorer {
             threshold: Some(0.5),
             config: serde_json::json!({"fake": true}),
             calibration: None,
+            precision: "f32".into(),
         }
     }
 
