@@ -47,7 +47,10 @@ for line in sys.stdin:
 
 build() {
   set -e
-  local feat_mem=() feat_cli=()
+  # One package set and one feature set for all three cargo invocations: feature unification
+  # then resolves candle the same way each time, so candle-kernels (most of a cold CUDA build)
+  # is compiled once, not once per invocation.
+  local pkgs=(-p daad-memory -p daad-train -p daad-cli) feats=()
   if [ "$cpu" = 0 ]; then
     # The environment script writes the driver stub from cudarc's sources: fetch them first.
     cargo fetch
@@ -60,33 +63,27 @@ build() {
     source "$env_script"
     set -e -o pipefail
     command -v nvcc >/dev/null || { echo "gpu-check: $env_script did not put nvcc on PATH" >&2; exit 1; }
-    feat_mem=(--features daad-memory/cuda)
-    feat_cli=(--features cuda)
+    feats=(--features "daad-memory/cuda daad/cuda")
   fi
   mkdir -p "$BIN"
   rm -f "$BIN"/*
   local json
   json=$(mktemp)
-  # daad-memory's tests and bench; step_vs_torch built in the same invocation so that feature
-  # unification gives its daad-memory the `cuda` feature too.
-  cargo test --profile "$PROFILE" -p daad-memory "${feat_mem[@]}" --test agreement --no-run --message-format=json >"$json"
+  cargo test --profile "$PROFILE" "${pkgs[@]}" "${feats[@]}" --test agreement --no-run --message-format=json >"$json"
   cp "$(exe_of test agreement <"$json")" "$BIN/memory-tests"
-  cargo bench --profile "$PROFILE" -p daad-memory "${feat_mem[@]}" --bench memory --no-run --message-format=json >"$json"
+  cargo bench --profile "$PROFILE" "${pkgs[@]}" "${feats[@]}" --bench memory --no-run --message-format=json >"$json"
   cp "$(exe_of bench memory <"$json")" "$BIN/memory-bench"
-  cargo build --profile "$PROFILE" -p daad-train -p daad-memory "${feat_mem[@]}" --example step_vs_torch --message-format=json >"$json"
+  cargo build --profile "$PROFILE" "${pkgs[@]}" "${feats[@]}" --example step_vs_torch --bin daad --message-format=json >"$json"
   cp "$(exe_of example step_vs_torch <"$json")" "$BIN/step"
-  # The CLI lives in crates/daad-cli once the binary has its own crate, else in the root package.
-  if [ -d crates/daad-cli ]; then
-    local fc=()
-    [ "$cpu" = 0 ] && fc=(--features daad/cuda)
-    cargo build --profile "$PROFILE" -p daad-cli "${fc[@]}" --bin daad --message-format=json >"$json"
-  else
-    cargo build --profile "$PROFILE" -p daad "${feat_cli[@]}" --bin daad --message-format=json >"$json"
-  fi
   cp "$(exe_of bin daad <"$json")" "$BIN/daad"
   rm -f "$json"
   git rev-parse --short HEAD >"$BIN/commit"
   echo "$cpu" >"$BIN/cpu-only"
+  # Debug info (line tables) doubles the compressed size; the symbols stay for backtraces. The
+  # device tool carries at most 64 MiB.
+  if command -v strip >/dev/null; then
+    strip --strip-debug "$BIN"/memory-tests "$BIN"/memory-bench "$BIN"/step "$BIN"/daad
+  fi
   xz -T2 -6 -f "$BIN"/memory-tests "$BIN"/memory-bench "$BIN"/step "$BIN"/daad
   ls -la "$BIN"
   du -sh "$BIN"

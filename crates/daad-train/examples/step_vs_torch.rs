@@ -79,8 +79,14 @@ fn main() -> anyhow::Result<()> {
     let python = arg(&args, "--python", "");
     let device = match arg(&args, "--device", "cpu").as_str() {
         "cpu" => Device::Cpu,
-        "cuda" => Device::new_cuda(0)
-            .map_err(|e| anyhow::anyhow!("--device cuda: {e} (build with feature cuda)"))?,
+        "cuda" => Device::new_cuda(0).map_err(|e| {
+            let hint = if candle_core::utils::cuda_is_available() {
+                "this build has CUDA: is a GPU and its driver there?"
+            } else {
+                "build with feature cuda (scripts/gpu-check.sh build)"
+            };
+            anyhow::anyhow!("--device cuda: {e} ({hint})")
+        })?,
         other => anyhow::bail!("--device {other}: expected cpu or cuda"),
     };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/torch_daad_step.py");
