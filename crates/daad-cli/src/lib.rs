@@ -6,7 +6,9 @@
 #![warn(missing_docs)]
 
 pub mod commands;
+mod precision_arg;
 pub mod support;
 mod train_args;
 
+pub use precision_arg::PrecisionArgs;
 pub use train_args::{Loss, SimilarityArg, TrainArgs};

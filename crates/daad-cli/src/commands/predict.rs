@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use daad::pipeline::{self, Precision, PredictOutcome};
+use daad::pipeline::{self, PredictOutcome};
+
+use crate::PrecisionArgs;
 
 /// Arguments of `daad predict`.
 #[derive(clap::Args, Debug)]
@@ -26,17 +28,16 @@ pub struct Args {
     /// one, e.g. trained with fewer than 5 held-out images, gives the verdict "unknown").
     #[arg(long)]
     pub threshold: Option<f64>,
-    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands rounded to
-    /// bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16, slower elsewhere).
-    #[arg(long, default_value = "f32")]
-    pub precision: String,
+    /// The precision of the matrix products.
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// Runs `daad predict`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(|| args.run.join("predictions"));
     let device = pipeline::default_device();
-    let precision: Precision = args.precision.parse()?;
+    let precision = args.precision.precision()?;
     let outcomes = pipeline::predict_with_precision(
         &args.run,
         &args.images,

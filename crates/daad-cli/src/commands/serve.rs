@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use daad_train::preflight::{self, Workload};
 
+use crate::PrecisionArgs;
+
 /// Arguments of `daad serve`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,15 +34,14 @@ pub struct Args {
     /// Category of --data shown by the page.
     #[arg(long, requires = "data")]
     pub category: Option<String>,
-    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands
-    /// rounded to bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16).
-    #[arg(long, default_value = "f32")]
-    pub precision: String,
+    /// The precision of the matrix products.
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// Runs `daad serve` until SIGINT or SIGTERM (in-flight requests finish first).
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let precision: daad::nn::Precision = a.precision.parse()?;
+    let precision = a.precision.precision()?;
     let device = daad::pipeline::default_device();
     let scorer = daad_serve::RunScorer::open(&a.run, &device)
         .and_then(|s| s.with_precision(precision))

@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use daad::pipeline::{
-    self, OutputDir, Precision, Scaling, ScoreKind, TestOptions, DEFAULT_MAX_HEATMAPS,
-};
+use daad::pipeline::{self, OutputDir, Scaling, ScoreKind, TestOptions, DEFAULT_MAX_HEATMAPS};
 
 use crate::support::progress::CountBar;
+use crate::PrecisionArgs;
 
 /// Arguments of `daad test`.
 #[derive(clap::Args, Debug)]
@@ -41,10 +40,9 @@ pub struct Args {
     /// test image by score with its reconstruction, anomaly map and mask, and a threshold slider.
     #[arg(long)]
     pub html: bool,
-    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands rounded to
-    /// bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16, slower elsewhere).
-    #[arg(long, default_value = "f32")]
-    pub precision: String,
+    /// The precision of the matrix products.
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// Runs `daad test`.
@@ -57,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let scaling: Scaling = args.scaling.parse()?;
     let score: ScoreKind = args.score.parse()?;
-    let precision: Precision = args.precision.parse()?;
+    let precision = args.precision.precision()?;
     let out = args.out.clone().unwrap_or_else(|| args.run.join(format!("test-{}", args.category)));
     let opts = TestOptions {
         run: args.run.clone(),
