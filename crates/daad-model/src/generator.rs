@@ -120,18 +120,18 @@ impl Generator {
     /// cannot run bf16 (dot-product similarity, reference backend) is an error and changes
     /// nothing.
     pub(crate) fn set_precision(&mut self, precision: Precision) -> Result<()> {
-        let mut memories: Vec<(usize, BlockMemory)> = Vec::new();
-        for (l, mem) in self.memory.iter().enumerate() {
-            if let Some(mem) = mem {
-                let mut mem = mem.clone();
+        // Set on copies, kept only when every memory accepts (the copies share the banks).
+        self.memory = self
+            .memory
+            .iter()
+            .enumerate()
+            .map(|(l, mem)| {
+                let Some(mut mem) = mem.clone() else { return Ok(None) };
                 mem.set_precision(precision)
                     .map_err(|source| Error::Memory { scale: l + 1, source })?;
-                memories.push((l, mem));
-            }
-        }
-        for (l, mem) in memories {
-            self.memory[l] = Some(mem);
-        }
+                Ok(Some(mem))
+            })
+            .collect::<Result<_>>()?;
         self.enc.iter_mut().for_each(|(c, _)| c.set_precision(precision));
         self.dec.iter_mut().for_each(|(c, _)| c.set_precision(precision));
         Ok(())

@@ -133,7 +133,7 @@ fn as_f32_mut<T: Real>(v: &mut [T]) -> Option<&mut [f32]> {
 
 /// A forward product `dst (m x n) = lhs (m x k) @ rhs (k x n)` (strides `(rs, cs)`), at
 /// `precision`: bf16 rounds the operands and accumulates in f32 (daad-nn's kernel; f32 only,
-/// which [`crate::op`] checks before the kernels run).
+/// which [`super::forward`] checks before the kernels run).
 fn forward_product<T: Real>(
     precision: Precision,
     (m, n, k): (usize, usize, usize),
