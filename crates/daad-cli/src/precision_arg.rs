@@ -6,8 +6,9 @@ use daad::nn::Precision;
 /// The precision flag, flattened into every command that scores images.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PrecisionArgs {
-    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands rounded to
-    /// bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16, slower elsewhere).
+    /// Precision of the matrix products (convolutions and memories): f32, or bf16 (operands
+    /// rounded to bfloat16, f32 accumulation; CPU only; fast on CPUs with AVX512_BF16, slower
+    /// elsewhere).
     #[arg(long, default_value = "f32")]
     pub precision: String,
 }

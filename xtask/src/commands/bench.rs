@@ -3,9 +3,9 @@
 //! (`scripts/torch_daad_step.py`) in interleaved rounds (ours, theirs, ours, ...), so that load
 //! on a shared machine hits both sides alike and the spread between rounds shows the noise.
 //!
-//! Inference is also measured with the model's products (convolutions and memories) in bf16 (`--precision bf16` of
-//! `daad test`/`predict`), its repetitions interleaved with the f32 ones in the same process;
-//! `--no-bf16` skips it.
+//! Inference is also measured with the model's products (convolutions and memories) in bf16
+//! (`--precision bf16` of `daad test`/`predict`), its repetitions interleaved with the f32 ones
+//! in the same process; `--no-bf16` skips it.
 //!
 //! Every measurement runs in a fresh process (this binary with the hidden `--worker SIZE`, or
 //! the Python script), so each peak RSS is that of one size's inference + training alone.
@@ -371,8 +371,8 @@ fn markdown(args: &Args, rows: &[Row], threads: usize, load_before: &str) -> Str
             "skipped, --no-bf16".to_string()
         } else {
             format!(
-                "inference with the products of the convolutions and memories in bf16, repetitions interleaved with \
-                 the f32 ones; AVX512_BF16 kernel: {}",
+                "inference with the products of the convolutions and memories in bf16, \
+                 repetitions interleaved with the f32 ones; AVX512_BF16 kernel: {}",
                 daad::nn::gemm::bf16_native()
             )
         },
